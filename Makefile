@@ -1,0 +1,44 @@
+# Two commands: `make run` and `make test`. Everything else is set up on the way.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+PY     := $(VENV)/bin/python
+TRIAGE := $(VENV)/bin/triage
+STAMP  := $(VENV)/.installed
+export TRIAGE_MODEL_STORE ?= models
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: setup run test train model bench lint clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+# Train the default model from corpus/ only when the store has none.
+model: setup
+	@$(TRIAGE) models current >/dev/null 2>&1 || $(TRIAGE) train --corpus
+
+train: setup
+	$(TRIAGE) train --corpus
+
+run: model
+	@echo "Serving on http://$(HOST):$(PORT)  (API docs: http://$(HOST):$(PORT)/docs)"
+	@echo "Try: curl -s -XPOST $(HOST):$(PORT)/suggest -H 'content-type: application/json' -d '{\"text\": \"我们村的地被征收了，补偿款三年没发\"}'"
+	$(TRIAGE) serve --host $(HOST) --port $(PORT)
+
+test: setup
+	$(PY) -m pytest -q
+
+bench: model
+	$(PY) bench/segment.py
+
+lint: setup
+	$(VENV)/bin/ruff check triage training service tests bench
+	$(VENV)/bin/mypy
+
+clean:
+	rm -rf $(VENV) models var

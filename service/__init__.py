@@ -1,0 +1,1 @@
+"""HTTP service: a thin FastAPI layer over ``triage.Triage``."""

@@ -1,0 +1,1 @@
+"""Fit, cross-validate and evaluate models; write model versions into the store."""

@@ -1,0 +1,209 @@
+"""The ``triage`` command: suggest, train, evaluate, models, serve.
+
+The CLI lives in training/ because it is the one place where the library, training and the
+service meet, and triage/ and service/ must not import training/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from triage.errors import TriageError
+
+EXAMPLES = """examples:
+  triage suggest "我们村的地被征收了，补偿款三年没发"
+  triage suggest --file letter.txt            (UTF-8, GB18030, Big5 or UTF-16 with BOM)
+  triage train --corpus                        (the default model from corpus/)
+  triage evaluate --data mine.csv --text-col text --label-col label --cv 5 --json
+"""
+
+
+def _store(args: argparse.Namespace) -> Path:
+    from triage.modelstore import default_store
+
+    return Path(args.store) if getattr(args, "store", None) else default_store()
+
+
+def cmd_suggest(args: argparse.Namespace) -> int:
+    from triage import Triage
+    from triage.errors import LetterError
+    from triage.normalize import decode_bytes
+
+    if args.file:
+        path = Path(args.file)
+        if not path.is_file():
+            raise LetterError(f"{path}: file not found")
+        text, _ = decode_bytes(path.read_bytes(), str(path))
+    elif args.text is not None:
+        text = args.text
+    elif not sys.stdin.isatty():
+        text, _ = decode_bytes(sys.stdin.buffer.read(), "standard input")
+    else:
+        raise LetterError("no letter given: pass the text as an argument, --file FILE, or pipe "
+                          "it on standard input")
+    triage = Triage.load(args.model or _store(args))
+    suggestion = triage.suggest(text, title=args.title)
+    print(json.dumps(suggestion.model_dump(mode="json"), ensure_ascii=False, indent=2))
+    return 0
+
+
+def _labelled(args: argparse.Namespace, path: str) -> Any:
+    from training.data import read_labelled
+
+    return read_labelled(path, text_col=args.text_col, title_col=args.title_col,
+                         label_cols={"issue_type": args.label_col}, id_col=args.id_col)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from training.data import read_corpus
+    from training.train import train_version
+    from triage.pipeline import HEADS
+
+    log = (lambda msg: print(msg, file=sys.stderr))
+    if args.data:
+        data, heads = _labelled(args, args.data), ["issue_type"]
+        test = _labelled(args, args.test) if args.test else None
+    else:
+        data, heads = read_corpus("train"), list(HEADS)
+        try:
+            test = read_corpus("test")
+        except TriageError:
+            test = None
+    version = train_version(data, _store(args), heads=heads, test=test,
+                            promote=not args.no_promote, log=log)
+    print(version)
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from training.evaluate import compare, default_estimator
+    from training.train import _raw, prepare_all
+
+    data = _labelled(args, args.data)
+    test = None
+    if args.test:
+        t = _labelled(args, args.test)
+        test = (prepare_all(t), _raw(t), t.labels["issue_type"])
+    result = compare(default_estimator, prepare_all(data), _raw(data),
+                     data.labels["issue_type"], cv=None if test else args.cv, test=test,
+                     progress=not args.json)
+    result.pop("predictions")
+    result.pop("truth")
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False, indent=2))
+        return 0
+    print(f"{result['method']} on {result['n']} letters")
+    print(f"{'model':<12} {'accuracy':>9} {'macro-F1':>9}")
+    print(f"{'ours':<12} {result['accuracy']:>9.3f} {result['macro_f1']:>9.3f}")
+    for name, b in result["baselines"].items():
+        print(f"{name:<12} {b['accuracy']:>9.3f} {b['macro_f1']:>9.3f}")
+    print(f"\n{'class':<16} {'precision':>9} {'recall':>9} {'F1':>9} {'support':>8}")
+    for lab, m in result["per_class"].items():
+        print(f"{lab:<16} {m['precision']:>9.3f} {m['recall']:>9.3f} {m['f1']:>9.3f} "
+              f"{m['support']:>8}")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from triage.modelstore import promote_version, read_manifest
+
+    store = _store(args)
+    manifest = read_manifest(store)
+    if args.action == "current":
+        if not manifest.get("current"):
+            print(f"{store}: no current model", file=sys.stderr)
+            return 1
+        print(manifest["current"])
+    elif args.action == "list":
+        for version, entry in sorted(manifest["versions"].items()):
+            mark = "*" if version == manifest.get("current") else " "
+            print(f"{mark} {version}  {entry.get('created', '')}  "
+                  f"{entry.get('n_letters', '?')} letters")
+    elif args.action == "promote":
+        if not args.version:
+            raise TriageError("models promote: name the version to promote")
+        promote_version(store, args.version)
+        print(f"current model: {args.version}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    if args.model or args.store:
+        os.environ["TRIAGE_MODEL_STORE"] = str(args.model or args.store)
+    uvicorn.run("service.app:create_app", factory=True, host=args.host, port=args.port,
+                log_level="info")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="triage", description="Triage Chinese petition letters.",
+                                epilog=EXAMPLES, formatter_class=argparse.RawTextHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("suggest", help="suggest routing for one letter (JSON out)")
+    s.add_argument("text", nargs="?", help="the letter text (or use --file / stdin)")
+    s.add_argument("--file", help="read the letter from a file in any supported encoding")
+    s.add_argument("--title", help="the letter's title or subject line")
+    s.add_argument("--model", help="model store or version folder (default: the store's current)")
+    s.add_argument("--store", help="model store folder (default $TRIAGE_MODEL_STORE or models/)")
+    s.set_defaults(func=cmd_suggest)
+
+    def data_args(q: argparse.ArgumentParser) -> None:
+        q.add_argument("--text-col", default="text", help="column with the letter text")
+        q.add_argument("--title-col", default=None, help="column with the title (optional)")
+        q.add_argument("--label-col", default="label", help="column with the label")
+        q.add_argument("--id-col", default=None, help="column with the letter id (optional)")
+
+    t = sub.add_parser("train", help="train a model version (default: from corpus/)")
+    t.add_argument("--corpus", action="store_true", help="train on corpus/letters (default)")
+    t.add_argument("--data", help="a labelled CSV / TSV / JSONL / XLSX file instead")
+    t.add_argument("--test", help="held-out labelled file to evaluate on (with --data)")
+    t.add_argument("--store", help="model store folder")
+    t.add_argument("--no-promote", action="store_true", help="do not make it the current model")
+    data_args(t)
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("evaluate", help="accuracy, macro-F1, per-class, next to two baselines")
+    e.add_argument("--data", required=True, help="labelled CSV / TSV / JSONL / XLSX")
+    e.add_argument("--cv", type=int, default=5, help="K-fold cross-validation (default 5)")
+    e.add_argument("--test", help="train on --data, test on this file instead of CV")
+    e.add_argument("--json", action="store_true", help="print one JSON object")
+    data_args(e)
+    e.set_defaults(func=cmd_evaluate)
+
+    m = sub.add_parser("models", help="list / show / promote model versions")
+    m.add_argument("action", choices=["list", "current", "promote"])
+    m.add_argument("version", nargs="?")
+    m.add_argument("--store", help="model store folder")
+    m.set_defaults(func=cmd_models)
+
+    v = sub.add_parser("serve", help="start the HTTP service")
+    v.add_argument("--host", default="127.0.0.1")
+    v.add_argument("--port", type=int, default=8000)
+    v.add_argument("--model", help="model store folder")
+    v.add_argument("--store", help="model store folder")
+    v.set_defaults(func=cmd_serve)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except TriageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

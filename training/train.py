@@ -1,0 +1,200 @@
+"""Fit a model and write it as a new version into the model store."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import platform
+import shutil
+import sys
+import tempfile
+from collections import Counter
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.model_selection import StratifiedKFold
+
+from training.data import Dataset
+from training.evaluate import BASELINES, DEFAULT_PARAMS, score
+from training.report import model_card, plot_confusion
+from triage.catalog import load_catalog
+from triage.classify import LetterClassifier
+from triage.modelstore import MODEL_FILE, register_version, sha256_file, write_json_atomic
+from triage.pipeline import BUNDLE_FORMAT, Triage, prepare_letter
+
+
+def prepare_all(data: Dataset) -> list[str]:
+    """Normalized texts as the model sees them (the same function the suggestion uses)."""
+    return [prepare_letter(t, ti, where=f"{data.source} letter {i}")
+            for i, (t, ti) in enumerate(zip(data.texts, data.titles, strict=True), start=1)]
+
+
+def data_hash(data: Dataset) -> str:
+    h = hashlib.sha256()
+    for i in range(len(data)):
+        rec = [data.ids[i], data.titles[i], data.texts[i]] + [data.labels[k][i]
+                                                              for k in sorted(data.labels)]
+        h.update(json.dumps(rec, ensure_ascii=False).encode())
+    return h.hexdigest()
+
+
+def out_of_fold(texts: list[str], y: list[str], params: dict[str, Any], folds: int = 3,
+                seed: int = 0) -> tuple[np.ndarray, np.ndarray] | None:
+    """Out-of-fold (top score, predicted label) of the first head; None if a class is too rare."""
+    y_arr = np.asarray(y, dtype=object).astype(str)
+    k = min(folds, int(np.unique(y_arr, return_counts=True)[1].min()))
+    if k < 2:
+        return None
+    top = np.zeros(len(y_arr))
+    pred = np.empty(len(y_arr), dtype=object)
+    for tr, te in StratifiedKFold(k, shuffle=True, random_state=seed).split(texts, y_arr):
+        clf = LetterClassifier(**params).fit([texts[i] for i in tr], y_arr[tr])
+        p = clf.predict_proba([texts[i] for i in te])
+        top[te] = p.max(axis=1)
+        pred[te] = clf.classes_[p.argmax(axis=1)]
+    return top, pred.astype(str)
+
+
+def review_threshold(top: np.ndarray, right: np.ndarray, target: float) -> float:
+    """Lowest top-score threshold whose accepted letters reach ``target`` accuracy."""
+    for t in np.round(np.arange(0.0, 1.0, 0.01), 2):
+        keep = top >= t
+        if keep.sum() and right[keep].mean() >= target:
+            return float(t)
+    return 0.99
+
+
+def libraries() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in ("scikit-learn", "jieba", "numpy", "scipy", "opencc", "joblib"):
+        try:
+            out[name] = importlib_metadata.version(name)
+        except importlib_metadata.PackageNotFoundError:
+            out[name] = "absent"
+    return out
+
+
+def evaluate_bundle(bundle: dict[str, Any], test: Dataset, train: Dataset) -> dict[str, Any]:
+    """Figures of the final suggestions on a held-out set, with baselines on issue type."""
+    catalog = load_catalog()
+    triage = Triage(bundle, {"version": "candidate"}, catalog)
+    sugg = triage.suggest_many(test.texts, test.titles)
+    out: dict[str, Any] = {}
+    if "issue_type" in test.labels:
+        pred = [s.issue_type[0].id for s in sugg]
+        truth = test.labels["issue_type"]
+        ours = score(truth, pred)
+        ours["method"] = "held-out test set"
+        ours["baselines"] = {
+            name: {k: v for k, v in score(truth, list(make().fit(
+                _raw(train), train.labels["issue_type"]).predict(_raw(test)))).items()
+                if k != "per_class"}
+            for name, make in BASELINES.items()}
+        out["issue_type"] = ours
+        out["_pred"] = pred
+    if "subtype" in test.labels:
+        out["subtype"] = {k: v for k, v in score(
+            test.labels["subtype"], [s.issue_type[0].subtype or "" for s in sugg]).items()
+            if k != "per_class"}
+    if "agency" in test.labels:
+        truth = test.labels["agency"]
+        top1 = [s.agency[0].id if s.agency else "" for s in sugg]
+        top3 = [t in {a.id for a in s.agency[:3]} for t, s in zip(truth, sugg, strict=True)]
+        res = score(truth, top1)
+        res["top3_accuracy"] = round(float(np.mean(top3)), 4)
+        out["agency"] = res
+    if "nature" in test.labels:
+        res = score(test.labels["nature"], [s.nature.id if s.nature else "" for s in sugg])
+        out["nature"] = res
+    if "litigation_related" in test.labels:
+        truth_b = [v == "True" for v in test.labels["litigation_related"]]
+        pred_b = [bool(s.litigation_related and s.litigation_related.value) for s in sugg]
+        tp = sum(t and p for t, p in zip(truth_b, pred_b, strict=True))
+        out["litigation_related"] = {
+            "precision": round(tp / max(1, sum(pred_b)), 4),
+            "recall": round(tp / max(1, sum(truth_b)), 4), "n": len(truth_b),
+            "method": "held-out test set"}
+    out["needs_review_share"] = {"value": round(float(np.mean([s.needs_review for s in sugg])),
+                                                4), "n": len(sugg)}
+    return out
+
+
+def _raw(data: Dataset) -> list[str]:
+    return [f"{ti}\n{t}" if ti else t for t, ti in zip(data.texts, data.titles, strict=True)]
+
+
+def train_version(data: Dataset, store: Path, *, heads: list[str], test: Dataset | None = None,
+                  promote: bool = True, params: dict[str, Any] | None = None,
+                  log: Any = print) -> str:
+    """Fit every head on ``data``, evaluate on ``test`` and write a new version.
+
+    Returns
+    -------
+    str
+        The new version's id.
+    """
+    params = {**DEFAULT_PARAMS, **(params or {})}
+    log(f"preparing {len(data)} letters …")
+    texts = prepare_all(data)
+    Y = np.column_stack([np.asarray(data.labels[h], dtype=object) for h in heads])
+    log(f"fitting {len(heads)} head(s): {', '.join(heads)} …")
+    clf = LetterClassifier(**params).fit(texts, Y)
+    target = load_catalog().policy.target_accuracy
+    log("3-fold out-of-fold predictions for the needs_review threshold …")
+    truth = np.asarray(data.labels[heads[0]], dtype=object).astype(str)
+    oof = out_of_fold(texts, list(truth), params)
+    threshold = (review_threshold(oof[0], oof[1] == truth, target) if oof
+                 else load_catalog().policy.min_issue_score)
+    bundle = {"format": BUNDLE_FORMAT, "classifier": clf, "heads": heads,
+              "review_threshold": threshold}
+    evaluation: dict[str, Any] = {}
+    chart: tuple[list[str], list[str], str] | None = None
+    if test is not None:
+        log(f"evaluating on {len(test)} held-out letters …")
+        evaluation = evaluate_bundle(bundle, test, data)
+        chart = (test.labels[heads[0]], evaluation.pop("_pred"), "held-out test set")
+    elif oof is not None:
+        evaluation[heads[0]] = {**score(list(truth), list(oof[1])),
+                                "method": "3-fold CV on the training letters"}
+        chart = (list(truth), list(oof[1]), "3-fold CV")
+    created = dt.datetime.now(dt.UTC)
+    meta: dict[str, Any] = {
+        "created": created.isoformat(timespec="seconds"), "heads": heads, "params": params,
+        "review_threshold": threshold, "libraries": libraries(),
+        "taxonomy_version": load_catalog().version,
+        "data": {"source": data.source, "n_letters": len(data), "sha256": data_hash(data),
+                 "label_counts": dict(sorted(Counter(data.labels[heads[0]]).items())),
+                 "skipped_rows": len(data.skipped)},
+        "evaluation": evaluation}
+    return _write(store, bundle, meta, created, promote, chart)
+
+
+def _write(store: Path, bundle: dict[str, Any], meta: dict[str, Any], created: dt.datetime,
+           promote: bool, chart: tuple[list[str], list[str], str] | None) -> str:
+    import joblib
+
+    store.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=store, prefix=".incoming-"))
+    try:
+        joblib.dump(bundle, tmp / MODEL_FILE, compress=3)
+        digest = sha256_file(tmp / MODEL_FILE)
+        version = f"{created:%Y%m%d-%H%M%S}-{digest[:6]}"
+        meta = {"version": version, "sha256": digest, **meta}
+        write_json_atomic(tmp / "metadata.json", meta)
+        (tmp / "MODEL_CARD.md").write_text(model_card(meta), encoding="utf-8")
+        if chart is not None:
+            truth, pred, how = chart
+            plot_confusion(truth, pred, tmp / "confusion.png", f"{meta['heads'][0]}, {how}")
+        final = store / version
+        tmp.rename(final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    register_version(store, version, {"sha256": digest, "created": meta["created"],
+                                      "n_letters": meta["data"]["n_letters"]}, promote)
+    print(f"wrote model version {version} to {final}" + (" (current)" if promote else ""),
+          file=sys.stderr)
+    return version

@@ -1,0 +1,243 @@
+"""LetterClassifier: word n-grams (jieba) + character n-grams, linear heads, calibrated scores.
+
+A scikit-learn estimator. ``y`` may be 1-D (one head) or 2-D with one column per head (issue
+type, subtype, agency, nature, litigation-related …): the heads share one feature space, which
+is built once per letter. Following scikit-learn's multi-output convention, ``classes_`` and
+``predict_proba`` are then lists with one entry per column.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+import numpy as np
+from scipy import sparse
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import FeatureUnion
+from sklearn.svm import LinearSVC
+from sklearn.utils.validation import check_is_fitted
+
+from triage.errors import LetterError
+from triage.segment import tokenize
+
+MODELS = ("svm", "logreg")
+
+
+def _check_texts(X: Any, where: str) -> list[str]:
+    if isinstance(X, str):
+        raise LetterError(f"{where}: expected a list of letter texts, got a single string; "
+                          "wrap it in a list")
+    texts = list(X)
+    for i, t in enumerate(texts):
+        if not isinstance(t, str):
+            raise LetterError(f"{where}: item {i} is {type(t).__name__}, expected str")
+    return texts
+
+
+class LetterClassifier(ClassifierMixin, BaseEstimator):
+    """Classify normalized letter texts with word and character n-gram features.
+
+    Parameters
+    ----------
+    model : {"svm", "logreg"}
+        "svm": LinearSVC with sigmoid calibration (cross-validated); "logreg": multinomial
+        logistic regression, whose probabilities need no separate calibration.
+    C : float
+        Inverse regularization strength of the linear model.
+    word_ngram_range, char_ngram_range : tuple of int
+        n-gram ranges of the jieba word features and the character features.
+    min_df : int
+        Features must occur in at least this many letters.
+    max_features : int or None
+        Cap on each vectorizer's vocabulary.
+    class_weight : "balanced" or None
+        Passed to the linear model.
+    calibration_cv : int
+        Folds for calibrating the SVM (reduced automatically for rare classes).
+    userdict, stopwords : str or None
+        Paths of the jieba user dictionary and stop-word list (None: the corpus files).
+    """
+
+    def __init__(self, *, model: str = "svm", C: float = 0.5,
+                 word_ngram_range: tuple[int, int] = (1, 2),
+                 char_ngram_range: tuple[int, int] = (1, 3), min_df: int = 1,
+                 max_features: int | None = None, class_weight: str | None = "balanced",
+                 calibration_cv: int = 3, userdict: str | None = None,
+                 stopwords: str | None = None) -> None:
+        self.model = model
+        self.C = C
+        self.word_ngram_range = word_ngram_range
+        self.char_ngram_range = char_ngram_range
+        self.min_df = min_df
+        self.max_features = max_features
+        self.class_weight = class_weight
+        self.calibration_cv = calibration_cv
+        self.userdict = userdict
+        self.stopwords = stopwords
+
+    # -- fitting ---------------------------------------------------------------------------
+    def _make_features(self) -> FeatureUnion:
+        words = TfidfVectorizer(
+            tokenizer=partial(tokenize, userdict=self.userdict, stopwords=self.stopwords),
+            token_pattern=None, lowercase=False, ngram_range=self.word_ngram_range,
+            min_df=self.min_df, max_features=self.max_features, sublinear_tf=True)
+        chars = TfidfVectorizer(analyzer="char", ngram_range=self.char_ngram_range,
+                                min_df=self.min_df, max_features=self.max_features,
+                                sublinear_tf=True, lowercase=True)
+        return FeatureUnion([("words", words), ("chars", chars)])
+
+    def _make_head(self, y: np.ndarray) -> Any:
+        if self.model not in MODELS:
+            raise ValueError(f"LetterClassifier: model={self.model!r}; expected one of {MODELS}")
+        if self.model == "logreg":
+            return LogisticRegression(C=self.C, max_iter=2000, class_weight=self.class_weight)
+        smallest = int(np.unique(y, return_counts=True)[1].min())
+        svm = LinearSVC(C=self.C, class_weight=self.class_weight)
+        folds = min(self.calibration_cv, smallest)
+        if folds < 2:
+            # a class seen once cannot be calibrated by cross-validation: fit and calibrate
+            # on the same data (scores are then over-confident for that head; noted in the card)
+            return CalibratedClassifierCV(svm, cv=2, method="sigmoid", ensemble=False) \
+                if smallest > 1 else _SingleFitCalibrated(svm)
+        return CalibratedClassifierCV(svm, cv=folds, method="sigmoid")
+
+    def fit(self, X: Any, y: Any) -> LetterClassifier:
+        """Fit the features and one linear head per column of ``y``.
+
+        Parameters
+        ----------
+        X : sequence of str
+            Normalized letter texts.
+        y : array-like of shape (n,) or (n, n_heads)
+            Labels; every head needs at least two classes.
+
+        Returns
+        -------
+        self
+        """
+        texts = _check_texts(X, "LetterClassifier.fit: X")
+        Y = np.asarray(y, dtype=object)
+        if Y.ndim not in (1, 2) or Y.shape[0] != len(texts):
+            raise ValueError(f"LetterClassifier.fit: y has shape {Y.shape}; expected "
+                             f"({len(texts)},) or ({len(texts)}, n_heads)")
+        self.multi_output_ = Y.ndim == 2
+        Y2 = Y if Y.ndim == 2 else Y.reshape(-1, 1)
+        Y2 = Y2.astype(str)
+        self.features_ = self._make_features()
+        Xf = self.features_.fit_transform(texts)
+        self.heads_ = []
+        for j in range(Y2.shape[1]):
+            classes = np.unique(Y2[:, j])
+            if len(classes) < 2:
+                raise ValueError(f"LetterClassifier.fit: column {j} of y has only the class "
+                                 f"{classes.tolist()}; a head needs at least two classes")
+            self.heads_.append(self._make_head(Y2[:, j]).fit(Xf, Y2[:, j]))
+        classes_ = [h.classes_ for h in self.heads_]
+        self.classes_ = classes_ if self.multi_output_ else classes_[0]
+        self.n_outputs_ = len(self.heads_)
+        return self
+
+    # -- prediction ------------------------------------------------------------------------
+    def transform_texts(self, X: Any) -> sparse.csr_matrix:
+        """The shared feature matrix of ``X`` (compute once, pass to ``predict_proba_features``)."""
+        check_is_fitted(self, "heads_")
+        return self.features_.transform(_check_texts(X, "LetterClassifier: X")).tocsr()
+
+    def predict_proba_features(self, Xf: sparse.csr_matrix) -> list[np.ndarray]:
+        """Probabilities of every head from a precomputed feature matrix."""
+        check_is_fitted(self, "heads_")
+        return [h.predict_proba(Xf) for h in self.heads_]
+
+    def predict_proba(self, X: Any) -> np.ndarray | list[np.ndarray]:
+        """Calibrated class probabilities, columns ordered as ``classes_``."""
+        probs = self.predict_proba_features(self.transform_texts(X))
+        return probs if self.multi_output_ else probs[0]
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Most probable class (per head: shape (n, n_heads) for a 2-D ``y``)."""
+        probs = self.predict_proba_features(self.transform_texts(X))
+        cols = [h.classes_[p.argmax(axis=1)] for h, p in zip(self.heads_, probs, strict=True)]
+        return np.column_stack(cols) if self.multi_output_ else cols[0]
+
+    # -- explanation -----------------------------------------------------------------------
+    def explain(self, Xf_row: sparse.csr_matrix, head: int, label: str, k: int = 6) -> list[str]:
+        """Words of one letter that push most towards ``label`` in head ``head``.
+
+        Parameters
+        ----------
+        Xf_row : sparse matrix of shape (1, n_features)
+            The letter's features (from ``transform_texts``).
+        head : int
+            Index of the head (column of ``y``).
+        label : str
+            The class to explain.
+        k : int
+            How many terms to return.
+
+        Returns
+        -------
+        list of str
+            Up to ``k`` word features (jieba tokens or word bigrams), strongest first.
+        """
+        check_is_fitted(self, "heads_")
+        est = self.heads_[head]
+        coef = _coef(est, list(est.classes_).index(label))
+        n_words = len(self._word_vocabulary())
+        row = Xf_row.tocsr()
+        scores = [(row.data[i] * coef[j], j) for i, j in enumerate(row.indices)
+                  if j < n_words and coef[j] > 0]
+        names = self._word_names()
+        scores.sort(reverse=True)
+        return [names[j].replace(" ", "") for _, j in scores[:k]]
+
+    def _word_vocabulary(self) -> dict[str, int]:
+        return self.features_.transformer_list[0][1].vocabulary_
+
+    def _word_names(self) -> np.ndarray:
+        if not hasattr(self, "_word_names_cache"):
+            self._word_names_cache = self.features_.transformer_list[0][1].get_feature_names_out()
+        return self._word_names_cache
+
+
+class _SingleFitCalibrated(ClassifierMixin, BaseEstimator):
+    """Sigmoid calibration on the training data itself, for heads with a class seen once."""
+
+    def __init__(self, estimator: Any) -> None:
+        self.estimator = estimator
+
+    def fit(self, X: Any, y: Any) -> _SingleFitCalibrated:
+        from sklearn.base import clone
+
+        self.base_ = clone(self.estimator).fit(X, y)
+        self.classes_ = self.base_.classes_
+        return self
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        d = self.base_.decision_function(X)
+        if d.ndim == 1:
+            p = 1 / (1 + np.exp(-d))
+            return np.column_stack([1 - p, p])
+        e = np.exp(d - d.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+
+def _coef(est: Any, class_index: int) -> np.ndarray:
+    """Linear weights of one class, averaged over calibration folds when there are several."""
+    if isinstance(est, CalibratedClassifierCV):
+        bases = [c.estimator for c in est.calibrated_classifiers_]
+    elif isinstance(est, _SingleFitCalibrated):
+        bases = [est.base_]
+    else:
+        bases = [est]
+    rows = []
+    for b in bases:
+        c = b.coef_
+        if c.shape[0] == 1:  # binary: one row, positive for classes_[1]
+            rows.append(c[0] if class_index == 1 else -c[0])
+        else:
+            rows.append(c[class_index])
+    return np.asarray(np.mean(rows, axis=0)).ravel()
