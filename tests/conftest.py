@@ -1,0 +1,53 @@
+"""Shared fixtures: one model trained from corpus/ per test session, in a temporary store."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def model_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model store holding one version trained on the corpus training letters."""
+    from training.data import read_corpus
+    from training.train import train_version
+    from triage.pipeline import HEADS
+
+    store = tmp_path_factory.mktemp("models")
+    train_version(read_corpus("train"), store, heads=list(HEADS), log=lambda _: None)
+    return store
+
+
+@pytest.fixture(scope="session")
+def triage(model_store: Path):  # type: ignore[no-untyped-def]
+    from triage import Triage
+
+    return Triage.load(model_store)
+
+
+@pytest.fixture()
+def store_copy(model_store: Path, tmp_path: Path) -> Path:
+    """A private copy of the trained store that a test may damage."""
+    dest = tmp_path / "store"
+    shutil.copytree(model_store, dest)
+    return dest
+
+
+@pytest.fixture()
+def cli_env(model_store: Path) -> dict[str, str]:
+    """Environment for running the `triage` command against the session's store."""
+    return {**os.environ, "TRIAGE_MODEL_STORE": str(model_store), "PYTHONIOENCODING": "utf-8"}
+
+
+def shared_file(name: str) -> Path:
+    """A file of ../shared/data, or skip the test when ../shared is not beside the project."""
+    path = SHARED_DATA / name
+    if not path.is_file():
+        pytest.skip(f"../shared/data/{name} is not present")
+    return path
