@@ -29,11 +29,11 @@ _opencc_lock = threading.Lock()
 def _converter():  # type: ignore[no-untyped-def]
     import opencc  # imported lazily: nothing heavy runs on import of triage
 
-    return opencc.OpenCC("t2s")
+    return opencc.OpenCC("tw2s")  # tw2s also fixes 著→着 after verbs
 
 
 def to_simplified(text: str) -> str:
-    """Convert traditional Chinese characters to simplified (OpenCC ``t2s``).
+    """Convert traditional Chinese characters to simplified (OpenCC ``tw2s``).
 
     Parameters
     ----------

@@ -1,0 +1,132 @@
+"""The HTTP service, in process (TestClient) and as a real server process on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.conftest import ROOT
+
+LETTER = "老板拖欠我们十几个农民工的工资，一共六万多块，年底了还不给，劳动监察大队去了也没用。"
+
+
+@pytest.fixture()
+def client(model_store: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
+    from service.deps import reset_triage
+    from service.settings import get_settings
+
+    monkeypatch.setenv("TRIAGE_MODEL_STORE", str(model_store))
+    get_settings.cache_clear()
+    reset_triage()
+    from service.app import create_app
+
+    with TestClient(create_app()) as c:
+        yield c
+    get_settings.cache_clear()
+    reset_triage()
+
+
+def test_post_suggest_returns_suggestion(client: TestClient) -> None:
+    res = client.post("/suggest", json={"text": LETTER, "title": "讨薪"})
+    assert res.status_code == 200
+    body = res.json()
+    assert body["issue_type"][0]["id"] == "labour"
+    assert body["agency"][0]["id"] == "hrss"
+    assert body["model_version"]
+
+
+def test_post_suggest_accepts_curl_form_default(client: TestClient) -> None:
+    # `curl -d '{"text": …}'` sends application/x-www-form-urlencoded
+    res = client.post("/suggest", content=json.dumps({"text": LETTER}).encode(),
+                      headers={"content-type": "application/x-www-form-urlencoded"})
+    assert res.status_code == 200
+    assert res.json()["issue_type"][0]["id"] == "labour"
+
+
+@pytest.mark.parametrize(("payload", "status", "message"), [
+    ({"text": "   "}, 400, "empty"),
+    ({"text": "<p>&nbsp;</p>"}, 400, "empty"),
+    ({"title": "只有标题"}, 422, "text"),
+    ({"text": 123}, 422, "text"),
+])
+def test_post_suggest_bad_input_is_4xx_with_reason(client: TestClient, payload, status,  # type: ignore[no-untyped-def]
+                                                   message: str) -> None:
+    res = client.post("/suggest", json=payload)
+    assert res.status_code == status
+    assert message in res.json()["detail"]
+
+
+def test_post_suggest_refuses_oversized_body(client: TestClient) -> None:
+    res = client.post("/suggest", json={"text": "信" * 1_000_000})
+    assert res.status_code == 413
+    assert "limit" in res.json()["detail"]
+
+
+def test_post_suggest_not_json_is_422(client: TestClient) -> None:
+    res = client.post("/suggest", content=b"\xff\xfe\x00garbage",
+                      headers={"content-type": "application/json"})
+    assert res.status_code == 422
+
+
+def test_healthz_reports_model(client: TestClient) -> None:
+    res = client.get("/healthz")
+    assert res.status_code == 200
+    assert res.json()["status"] == "ok" and res.json()["model_version"]
+
+
+def test_healthz_without_model_is_503(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from service.deps import reset_triage
+    from service.settings import get_settings
+
+    monkeypatch.setenv("TRIAGE_MODEL_STORE", str(tmp_path))
+    get_settings.cache_clear()
+    reset_triage()
+    from service.app import create_app
+
+    with TestClient(create_app()) as c:
+        assert c.get("/healthz").status_code == 503
+        res = c.post("/suggest", json={"text": LETTER})
+        assert res.status_code == 503 and "triage train" in res.json()["detail"]
+    get_settings.cache_clear()
+    reset_triage()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_triage_serve_answers_on_loopback(model_store: Path) -> None:
+    port = _free_port()
+    env = {**os.environ, "TRIAGE_MODEL_STORE": str(model_store)}
+    proc = subprocess.Popen([sys.executable, "-m", "training.cli", "serve", "--port", str(port)],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None, "server exited"
+            assert time.monotonic() < deadline, "server did not come up in 60 s"
+            time.sleep(0.3)
+        res = httpx.post(f"http://127.0.0.1:{port}/suggest", json={"text": LETTER}, timeout=30)
+        assert res.status_code == 200
+        assert res.json()["issue_type"][0]["id"] == "labour"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)

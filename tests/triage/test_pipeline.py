@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from triage import LetterError, ModelError, Triage
+from triage.normalize import decode_bytes
+
+LAND = ("我们是青禾县柳林镇东坪村的村民，2023年村里二百多亩地被征收修物流园，"
+        "到现在每户的征地补偿款和青苗费都没有发到手，村委会说钱被镇里扣着，请求自然资源局督促落实补偿。")
+LAND_TRADITIONAL = ("我們是青禾縣柳林鎮東坪村的村民，2023年村裡二百多畝地被徵收修物流園，"
+                    "到現在每戶的徵地補償款和青苗費都沒有發到手，村委會說錢被鎮裡扣著，請求自然資源局督促落實補償。")
+ENFORCE = ("我在2022年起诉欠款人，法院判决他还我八万元，判决早就生效了，我申请了强制执行，"
+           "可执行法官一直说找不到财产，案子被终本了，可他天天开着新车，请求法院恢复执行。")
+
+
+def test_suggest_returns_the_contract_json(triage: Triage) -> None:
+    out = triage.suggest(LAND).model_dump(mode="json")
+    for key in ("model_version", "issue_type", "litigation_related", "nature", "agency",
+                "flags", "deadlines", "entities", "explanation", "needs_review"):
+        assert key in out
+    assert out["issue_type"][0]["id"] == "land"
+    assert out["issue_type"][0]["subtype"].startswith("land.")
+    assert out["agency"][0]["id"] == "natural_resources"
+    assert out["nature"]["id"] in ("claim", "proposal", "accusation")
+    assert out["litigation_related"]["value"] is False
+    scores = [i["score"] for i in out["issue_type"]]
+    assert scores == sorted(scores, reverse=True) and len(scores) == 3
+    assert out["explanation"]["issue_type"]
+    json.dumps(out, ensure_ascii=False)
+
+
+def test_suggest_litigation_goes_to_legal_channel(triage: Triage) -> None:
+    out = triage.suggest(ENFORCE)
+    assert out.issue_type[0].id == "litigation"
+    assert out.litigation_related is not None and out.litigation_related.value
+    assert out.agency[0].id in {"court", "procuratorate", "police", "justice"}
+
+
+def test_suggest_traditional_equals_simplified(triage: Triage) -> None:
+    a = triage.suggest(LAND).model_dump()
+    b = triage.suggest(LAND_TRADITIONAL).model_dump()
+    assert a == b
+
+
+def test_suggest_html_equals_plain_text(triage: Triage) -> None:
+    html = "<html><body><p>" + LAND.replace("，", "，<br/>") + "</p>&nbsp;</body></html>"
+    a, b = triage.suggest(html), triage.suggest(LAND)
+    assert [(i.id, i.subtype) for i in a.issue_type] == [(i.id, i.subtype) for i in b.issue_type]
+    assert a.agency[0].id == b.agency[0].id
+
+
+def test_suggest_handles_a_100kb_letter(triage: Triage) -> None:
+    big = (LAND * 400)[:34000]  # ≈ 100 KB in UTF-8
+    assert len(big.encode("utf-8")) >= 100_000
+    out = triage.suggest(big)
+    assert out.issue_type[0].id == "land"
+
+
+def test_suggest_gb18030_file_same_as_utf8(triage: Triage, tmp_path: Path) -> None:
+    f = tmp_path / "letter.txt"
+    f.write_bytes(LAND.encode("gb18030"))
+    text, codec = decode_bytes(f.read_bytes())
+    assert codec == "gb18030"
+    assert triage.suggest(text).model_dump() == triage.suggest(LAND).model_dump()
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("", "empty"), ("   \n\t ", "empty"), ("<p></p>&nbsp;", "empty"),
+    (None, "expected a string"), (b"bytes", "expected a string"),
+    ("信" * 900_001, "limit"),
+])
+def test_suggest_rejects_bad_letters_clearly(triage: Triage, text, message: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(LetterError, match=message):
+        triage.suggest(text)
+
+
+def test_suggest_many_matches_suggest(triage: Triage) -> None:
+    many = triage.suggest_many([LAND, ENFORCE], ["征地补偿款未发", None])
+    assert many[0] == triage.suggest(LAND, title="征地补偿款未发")
+    assert many[1] == triage.suggest(ENFORCE)
+
+
+def test_load_refuses_tampered_model(store_copy: Path) -> None:
+    manifest = json.loads((store_copy / "manifest.json").read_text())
+    model = store_copy / manifest["current"] / "model.joblib"
+    data = bytearray(model.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    model.write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="does not match the manifest"):
+        Triage.load(store_copy)
+
+
+def test_load_refuses_version_not_in_manifest(store_copy: Path) -> None:
+    manifest = json.loads((store_copy / "manifest.json").read_text())
+    version = manifest["current"]
+    (store_copy / version).rename(store_copy / "20990101-000000-evil00")
+    with pytest.raises(ModelError, match="not in"):
+        Triage.load(store_copy / "20990101-000000-evil00")
+
+
+def test_load_without_a_model_says_how_to_train(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="triage train"):
+        Triage.load(tmp_path)
