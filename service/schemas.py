@@ -8,7 +8,8 @@ from pydantic import BaseModel, Field
 
 
 class SuggestRequest(BaseModel):
-    text: str = Field(description="the letter's text", examples=["我们村的地被征收了，补偿款三年没发"])
+    text: str = Field(description="the letter's text",
+                      examples=["我们村的地被征收了，补偿款三年没发"])
     title: str | None = Field(default=None, description="subject line, if the letter has one")
     received: dt.date | None = Field(default=None, description="date received (YYYY-MM-DD)")
 

@@ -59,12 +59,15 @@ def _labelled(args: argparse.Namespace, path: str) -> Any:
                          label_cols={"issue_type": args.label_col}, id_col=args.id_col)
 
 
+def _log(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from training.data import read_corpus
     from training.train import train_version
     from triage.pipeline import HEADS
 
-    log = (lambda msg: print(msg, file=sys.stderr))
     if args.data:
         data, heads = _labelled(args, args.data), ["issue_type"]
         test = _labelled(args, args.test) if args.test else None
@@ -75,7 +78,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         except TriageError:
             test = None
     version = train_version(data, _store(args), heads=heads, test=test,
-                            promote=not args.no_promote, log=log)
+                            promote=not args.no_promote, log=_log)
     print(version)
     return 0
 

@@ -52,7 +52,7 @@ def out_of_fold(texts: list[str], y: list[str], params: dict[str, Any], folds: i
     pred = np.empty(len(y_arr), dtype=object)
     for tr, te in StratifiedKFold(k, shuffle=True, random_state=seed).split(texts, y_arr):
         clf = LetterClassifier(**params).fit([texts[i] for i in tr], y_arr[tr])
-        p = clf.predict_proba([texts[i] for i in te])
+        p = clf.predict_proba_features(clf.transform_texts([texts[i] for i in te]))[0]
         top[te] = p.max(axis=1)
         pred[te] = clf.classes_[p.argmax(axis=1)]
     return top, pred.astype(str)

@@ -5,8 +5,7 @@ Nothing heavy runs on import; models and dictionaries load on first use.
 
 from triage.catalog import Catalog, load_catalog
 from triage.classify import LetterClassifier
-from triage.errors import (CatalogError, DataError, DecodeError, LetterError, ModelError,
-                           TriageError)
+from triage.errors import CatalogError, DataError, DecodeError, LetterError, ModelError, TriageError
 from triage.normalize import decode_bytes, normalize_text
 from triage.pipeline import Triage, prepare_letter
 from triage.segment import segment, tokenize

@@ -6,6 +6,7 @@ Every problem found is reported with the file and the field, e.g.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -16,7 +17,8 @@ import yaml
 from triage.errors import CatalogError
 from triage.segment import CORPUS_DIR
 
-NATURES: dict[str, str] = {"proposal": "建议意见类", "accusation": "检举控告类", "claim": "申诉求决类"}
+NATURES: dict[str, str] = {"proposal": "建议意见类", "accusation": "检举控告类",
+                           "claim": "申诉求决类"}
 FLAGS = ("collective", "skip_level", "repeat", "danger")
 
 
@@ -177,7 +179,7 @@ def _cross_check(tax_path: Path, ag_path: Path, issues: dict[str, IssueType],
                            "letters need at least one (court, procuratorate, police, justice)")
 
 
-def load_catalog(corpus_dir: str | Path | None = None) -> Catalog:
+def load_catalog(corpus_dir: str | os.PathLike[str] | None = None) -> Catalog:
     """Load and cross-check taxonomy.yaml, agencies.yaml and policy.yaml.
 
     Parameters

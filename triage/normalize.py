@@ -18,7 +18,8 @@ from triage.errors import DecodeError
 _TAG = re.compile(r"<\s*(script|style)\b[^>]*>.*?<\s*/\s*\1\s*>|<!--.*?-->|<[^<>]{0,2000}>",
                   re.I | re.S)
 _BLOCK_TAG = re.compile(r"<\s*(br|p|div|li|tr|h\d)\b[^>]*>|<\s*/\s*(p|div|li|tr|h\d)\s*>", re.I)
-_CONTROL = re.compile(r"[\ud800-\udfff\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u200b-\u200f"
+_CONTROL = re.compile(r"[\ud800-\udfff\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f"
+                      r"\u200b-\u200f"
                       r"\u2028\u2029\u202a-\u202e\u2060-\u2064\ufeff\ufffe\uffff]")
 _SPACES = re.compile(r"[ \t\u00a0\u3000]+")
 _NEWLINES = re.compile(r"\s*\n\s*")

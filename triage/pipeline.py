@@ -19,8 +19,14 @@ from triage.errors import LetterError, ModelError
 from triage.modelstore import load_verified
 from triage.normalize import normalize_text
 from triage.route import rank_agencies
-from triage.suggestion import (AgencyScore, Explanation, IssueScore, LitigationScore,
-                               NatureScore, Suggestion)
+from triage.suggestion import (
+    AgencyScore,
+    Explanation,
+    IssueScore,
+    LitigationScore,
+    NatureScore,
+    Suggestion,
+)
 
 HEADS = ("issue_type", "subtype", "agency", "nature", "litigation_related")
 BUNDLE_FORMAT = 1

@@ -70,7 +70,7 @@ def test_read_labelled_names_missing_columns(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("content", "message"), [
     (None, "file not found"),
     (b"\x00\x01\x02binary" * 50, "binary"),
-    ("id,text,label\n1,,x\n".encode(), "no usable rows"),
+    (b"id,text,label\n1,,x\n", "no usable rows"),
 ])
 def test_read_labelled_unusable_files(tmp_path: Path, content: bytes | None, message: str) -> None:
     path = tmp_path / "data.csv"

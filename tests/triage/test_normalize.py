@@ -25,7 +25,8 @@ def test_normalize_text_cleans(name: str, raw: str, expected: str) -> None:
     assert normalize_text(raw) == expected
 
 
-WEIRD = ["", " ", "&amp;lt;b&amp;gt;", "＜ｂ＞粗体＜／ｂ＞", "ﬁ①㈱", "\ufeff信访", "<<>>", "&#0;&#x110000;",
+WEIRD = ["", " ", "&amp;lt;b&amp;gt;", "＜ｂ＞粗体＜／ｂ＞", "ﬁ①㈱", "\ufeff信访", "<<>>",
+         "&#0;&#x110000;",
          "臺灣的資料&amp;", "a\u0301", "<" * 50 + "信" + ">" * 50]
 
 
