@@ -54,6 +54,7 @@ class Agency:
 class Policy:
     min_issue_score: float = 0.5
     target_accuracy: float = 0.95
+    subtype_weight: float = 0.5
     model_weight: float = 0.6
     catalog_prior: tuple[float, ...] = (0.7, 0.2, 0.1)
     legal_channel_for_litigation: bool = True
@@ -147,7 +148,7 @@ def _parse_policy(path: Path) -> Policy:
         return Policy()
     data = _read_yaml(path)
     flat: dict[str, Any] = {}
-    for section in ("review", "routing", "limits"):
+    for section in ("review", "scoring", "routing", "limits"):
         flat.update(data.get(section) or {})
     known = set(Policy.__dataclass_fields__)
     unknown = sorted(set(flat) - known)

@@ -77,6 +77,30 @@ def prepare_letter(text: Any, title: Any = None, *, max_chars: int = 200_000,
     return compose_text(body, normalize_text(title) if title else None)
 
 
+def combine_issue_scores(level1: dict[str, float], subtype: dict[str, float],
+                         weight: float) -> dict[str, float]:
+    """Blend the level-1 head with the subtype head summed per level-1 type.
+
+    Parameters
+    ----------
+    level1 : dict of issue type id to probability
+    subtype : dict of subtype id (``type.sub``) to probability; may be empty
+    weight : float
+        Share of the subtype head, from ``policy.yaml`` (scoring.subtype_weight).
+
+    Returns
+    -------
+    dict of issue type id to score (sums to 1 when both inputs do)
+    """
+    if not subtype or not level1:
+        return dict(level1)
+    summed: dict[str, float] = {}
+    for sid, p in subtype.items():
+        iid = sid.split(".", 1)[0]
+        summed[iid] = summed.get(iid, 0.0) + p
+    return {iid: (1 - weight) * p + weight * summed.get(iid, 0.0) for iid, p in level1.items()}
+
+
 class Triage:
     """A loaded model with its catalog; turns letters into suggestions.
 
@@ -158,8 +182,9 @@ class Triage:
 
     def _build(self, row: Any, probs: list[np.ndarray]) -> Suggestion:
         cat = self.catalog
-        issue = self._head("issue_type", probs) or self._head("label", probs) or {}
         subtype = self._head("subtype", probs) or {}
+        issue = combine_issue_scores(self._head("issue_type", probs) or {}, subtype,
+                                     cat.policy.subtype_weight)
         agency = self._head("agency", probs) or {}
         nature = self._head("nature", probs)
         lit = self._head("litigation_related", probs)
