@@ -83,10 +83,53 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _parse_map(text: str | None) -> dict[str, str]:
+    pairs = [p.split("=", 1) for p in (text or "").split(",") if p.strip()]
+    bad = [p[0] for p in pairs if len(p) != 2]
+    if bad:
+        raise TriageError(f"--map: {bad} is not ours=theirs; write e.g. "
+                          "--map housing=城乡建设,labour=劳动和社会保障")
+    return {a.strip(): b.strip() for a, b in pairs}
+
+
+def cmd_evaluate_model(args: argparse.Namespace) -> int:
+    """A trained model (no retraining) on a labelled file, its ids mapped to the file's labels."""
+    from training.evaluate import score
+    from triage import Triage
+
+    data = _labelled(args, args.data)
+    mapping = _parse_map(args.map)
+    triage = Triage.load(args.model)
+    sugg = triage.suggest_many(data.texts, data.titles)
+    pred = [mapping.get(s.issue_type[0].id, s.issue_type[0].id) for s in sugg]
+    result = score(data.labels["issue_type"], pred)
+    result["method"] = f"model {triage.model_version}, no retraining"
+    result["mapping"] = mapping
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False, indent=2))
+        return 0
+    _print_figures(result)
+    return 0
+
+
+def _print_figures(result: dict[str, Any]) -> None:
+    print(f"{result['method']} on {result['n']} letters")
+    print(f"{'model':<12} {'accuracy':>9} {'macro-F1':>9}")
+    print(f"{'ours':<12} {result['accuracy']:>9.3f} {result['macro_f1']:>9.3f}")
+    for name, b in result.get("baselines", {}).items():
+        print(f"{name:<12} {b['accuracy']:>9.3f} {b['macro_f1']:>9.3f}")
+    print(f"\n{'class':<16} {'precision':>9} {'recall':>9} {'F1':>9} {'support':>8}")
+    for lab, m in result["per_class"].items():
+        print(f"{lab:<16} {m['precision']:>9.3f} {m['recall']:>9.3f} {m['f1']:>9.3f} "
+              f"{m['support']:>8}")
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from training.evaluate import compare, default_estimator
     from training.train import _raw, prepare_all
 
+    if args.model:
+        return cmd_evaluate_model(args)
     data = _labelled(args, args.data)
     test = None
     if args.test:
@@ -100,15 +143,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result, ensure_ascii=False, indent=2))
         return 0
-    print(f"{result['method']} on {result['n']} letters")
-    print(f"{'model':<12} {'accuracy':>9} {'macro-F1':>9}")
-    print(f"{'ours':<12} {result['accuracy']:>9.3f} {result['macro_f1']:>9.3f}")
-    for name, b in result["baselines"].items():
-        print(f"{name:<12} {b['accuracy']:>9.3f} {b['macro_f1']:>9.3f}")
-    print(f"\n{'class':<16} {'precision':>9} {'recall':>9} {'F1':>9} {'support':>8}")
-    for lab, m in result["per_class"].items():
-        print(f"{lab:<16} {m['precision']:>9.3f} {m['recall']:>9.3f} {m['f1']:>9.3f} "
-              f"{m['support']:>8}")
+    _print_figures(result)
     return 0
 
 
@@ -178,6 +213,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--cv", type=int, default=5, help="K-fold cross-validation (default 5)")
     e.add_argument("--test", help="train on --data, test on this file instead of CV")
     e.add_argument("--json", action="store_true", help="print one JSON object")
+    e.add_argument("--model", help="evaluate this trained model (store or version folder) "
+                   "as it is, without retraining")
+    e.add_argument("--map", help="with --model: our ids to the file's labels, "
+                   "e.g. housing=城乡建设,labour=劳动和社会保障")
     data_args(e)
     e.set_defaults(func=cmd_evaluate)
 

@@ -70,8 +70,9 @@ def model_card(meta: dict[str, Any]) -> str:
                    if isinstance(v, int | float) and k not in ("n",)}
         lines.append(", ".join(f"{k} {v:.3f}" for k, v in summary.items()))
         for name, b in (res.get("baselines") or {}).items():
-            lines.append(f"- baseline {name}: accuracy {b['accuracy']:.3f}, macro-F1 "
-                         f"{b['macro_f1']:.3f}")
+            figures = ", ".join(f"{k} {b[k]:.3f}" for k in ("accuracy", "macro_f1",
+                                                            "precision", "recall") if k in b)
+            lines.append(f"- baseline {name}: {figures}")
         if res.get("per_class"):
             lines += [""] + _table(res["per_class"])
         lines.append("")

@@ -120,3 +120,21 @@ def test_cli_bad_usage_exits_non_zero(cli_env: dict[str, str]) -> None:
     res = run(["evaluate"], cli_env)
     assert res.returncode != 0
     assert "--data" in res.stderr.decode()
+
+
+def test_cli_evaluate_existing_model_with_label_map(cli_env: dict[str, str],
+                                                    model_store: Path, tmp_path: Path) -> None:
+    data = tmp_path / "theirs.csv"
+    data.write_text("text,label\n"
+                    "包工头拖欠我们农民工工资三个月了，一分钱没给，劳动监察大队去了也没用,劳动保障\n"
+                    "小区物业费年年涨，电梯坏了三个月没人修，业委会也不管,城乡建设\n"
+                    "我们村的地被征收修路，征地补偿款三年没有发到手,国土\n", encoding="utf-8")
+    res = run(["evaluate", "--model", str(model_store), "--data", str(data), "--json",
+               "--map", "labour=劳动保障,housing=城乡建设,land=国土"], cli_env)
+    assert res.returncode == 0, res.stderr.decode()
+    out = json.loads(res.stdout)
+    assert out["n"] == 3 and out["accuracy"] == 1.0
+    assert set(out["per_class"]) == {"劳动保障", "城乡建设", "国土"}
+    bad = run(["evaluate", "--model", str(model_store), "--data", str(data), "--map", "x"],
+              cli_env)
+    assert bad.returncode == 2 and "ours=theirs" in bad.stderr.decode()
