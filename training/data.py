@@ -156,7 +156,11 @@ def read_corpus(split: str = "train", corpus_dir: str | Path | None = None) -> D
                         "corpus/letters/train and corpus/letters/test")
     parts = [read_labelled(f, title_col="title", label_cols=CORPUS_LABELS, id_col="id",
                            title_optional=True) for f in files]
-    out = Dataset([], [], {h: [] for h in HEADS}, [], str(folder))
+    try:
+        shown = str(folder.resolve().relative_to(CORPUS_DIR.resolve().parent))
+    except ValueError:
+        shown = str(folder)
+    out = Dataset([], [], {h: [] for h in HEADS}, [], shown)
     for p in parts:
         out.texts += p.texts
         out.titles += p.titles
