@@ -9,6 +9,7 @@ import platform
 import shutil
 import sys
 import tempfile
+import time
 from collections import Counter
 from importlib import metadata as importlib_metadata
 from pathlib import Path
@@ -41,20 +42,25 @@ def data_hash(data: Dataset) -> str:
     return h.hexdigest()
 
 
-def out_of_fold(texts: list[str], y: list[str], params: dict[str, Any], folds: int = 3,
+def out_of_fold(clf: LetterClassifier, texts: list[str], y: list[str], folds: int = 3,
                 seed: int = 0) -> tuple[np.ndarray, np.ndarray] | None:
-    """Out-of-fold (top score, predicted label) of the first head; None if a class is too rare."""
+    """Out-of-fold (top score, predicted label) of the first head; None if a class is too rare.
+
+    The features are those of ``clf`` (fitted on all letters): only the head is refitted per
+    fold, which is what the threshold depends on, at a fraction of the cost of a full refit.
+    """
     y_arr = np.asarray(y, dtype=object).astype(str)
     k = min(folds, int(np.unique(y_arr, return_counts=True)[1].min()))
     if k < 2:
         return None
+    Xf = clf.transform_texts(texts)
     top = np.zeros(len(y_arr))
     pred = np.empty(len(y_arr), dtype=object)
     for tr, te in StratifiedKFold(k, shuffle=True, random_state=seed).split(texts, y_arr):
-        clf = LetterClassifier(**params).fit([texts[i] for i in tr], y_arr[tr])
-        p = clf.predict_proba_features(clf.transform_texts([texts[i] for i in te]))[0]
+        head = clf.make_head(y_arr[tr]).fit(Xf[tr], y_arr[tr])
+        p = head.predict_proba(Xf[te])
         top[te] = p.max(axis=1)
-        pred[te] = clf.classes_[p.argmax(axis=1)]
+        pred[te] = head.classes_[p.argmax(axis=1)]
     return top, pred.astype(str)
 
 
@@ -85,6 +91,22 @@ def _summary(truth: list[str], pred: list[str], positive: str | None = None) -> 
     return res
 
 
+def _baseline_predictions(train: Dataset, test: Dataset,
+                          heads: list[str]) -> dict[str, dict[str, list[str]]]:
+    """Each baseline's test predictions per head; its vectorizer is fitted once for all heads."""
+    from sklearn.base import clone
+
+    train_raw, test_raw = _raw(train), _raw(test)
+    out: dict[str, dict[str, list[str]]] = {}
+    for name, make in BASELINES.items():
+        pipe = make()
+        vectorizer, model = pipe.steps[0][1], pipe.steps[-1][1]
+        Xtr, Xte = vectorizer.fit_transform(train_raw), vectorizer.transform(test_raw)
+        out[name] = {h: [str(x) for x in clone(model).fit(Xtr, train.labels[h]).predict(Xte)]
+                     for h in heads}
+    return out
+
+
 def evaluate_bundle(bundle: dict[str, Any], test: Dataset, train: Dataset) -> dict[str, Any]:
     """Each head's figures on a held-out set, next to both baselines fitted on that head.
 
@@ -100,18 +122,16 @@ def evaluate_bundle(bundle: dict[str, Any], test: Dataset, train: Dataset) -> di
         "litigation_related": [str(bool(s.litigation_related and s.litigation_related.value))
                                for s in sugg]}
     out: dict[str, Any] = {}
-    train_raw, test_raw = _raw(train), _raw(test)
-    for head, pred in ours.items():
-        if head not in test.labels or head not in train.labels:
-            continue
+    heads = [h for h in ours if h in test.labels and h in train.labels]
+    baseline_preds = _baseline_predictions(train, test, heads)
+    for head in heads:
         positive = "True" if head == "litigation_related" else None
         truth = test.labels[head]
-        res = _summary(truth, pred, positive)
+        res = _summary(truth, ours[head], positive)
         res["method"] = "held-out test set"
         res["baselines"] = {}
-        for name, make in BASELINES.items():
-            base_pred = make().fit(train_raw, train.labels[head]).predict(test_raw)
-            b = _summary(truth, [str(x) for x in base_pred], positive)
+        for name, preds in baseline_preds.items():
+            b = _summary(truth, preds[head], positive)
             b.pop("per_class")
             res["baselines"][name] = b
         out[head] = res
@@ -140,15 +160,20 @@ def train_version(data: Dataset, store: Path, *, heads: list[str], test: Dataset
         The new version's id.
     """
     params = {**DEFAULT_PARAMS, **(params or {})}
-    log(f"preparing {len(data)} letters …")
+    start = time.perf_counter()
+
+    def log_step(message: str) -> None:
+        log(f"[{time.perf_counter() - start:6.1f}s] {message}")
+
+    log_step(f"preparing {len(data)} letters …")
     texts = prepare_all(data)
     Y = np.column_stack([np.asarray(data.labels[h], dtype=object) for h in heads])
-    log(f"fitting {len(heads)} head(s): {', '.join(heads)} …")
+    log_step(f"fitting {len(heads)} head(s): {', '.join(heads)} …")
     clf = LetterClassifier(**params).fit(texts, Y)
     target = load_catalog().policy.target_accuracy
-    log("3-fold out-of-fold predictions for the needs_review threshold …")
+    log_step("3-fold out-of-fold predictions for the needs_review threshold …")
     truth = np.asarray(data.labels[heads[0]], dtype=object).astype(str)
-    oof = out_of_fold(texts, list(truth), params)
+    oof = out_of_fold(clf, texts, list(truth))
     threshold = (review_threshold(oof[0], oof[1] == truth, target) if oof
                  else load_catalog().policy.min_issue_score)
     bundle = {"format": BUNDLE_FORMAT, "classifier": clf, "heads": heads,
@@ -156,7 +181,7 @@ def train_version(data: Dataset, store: Path, *, heads: list[str], test: Dataset
     evaluation: dict[str, Any] = {}
     chart: tuple[list[str], list[str], str] | None = None
     if test is not None:
-        log(f"evaluating on {len(test)} held-out letters …")
+        log_step(f"evaluating on {len(test)} held-out letters and baselines …")
         evaluation = evaluate_bundle(bundle, test, data)
         chart = (test.labels[heads[0]], evaluation.pop("_pred"), "held-out test set")
     elif oof is not None:
@@ -172,7 +197,9 @@ def train_version(data: Dataset, store: Path, *, heads: list[str], test: Dataset
                  "label_counts": dict(sorted(Counter(data.labels[heads[0]]).items())),
                  "skipped_rows": len(data.skipped)},
         "evaluation": evaluation}
-    return _write(store, bundle, meta, created, promote, chart)
+    version = _write(store, bundle, meta, created, promote, chart)
+    log_step("done")
+    return version
 
 
 def _write(store: Path, bundle: dict[str, Any], meta: dict[str, Any], created: dt.datetime,
@@ -191,6 +218,9 @@ def _write(store: Path, bundle: dict[str, Any], meta: dict[str, Any], created: d
         if chart is not None:
             truth, pred, how = chart
             plot_confusion(truth, pred, tmp / "confusion.png", f"{meta['heads'][0]}, {how}")
+        for path in tmp.iterdir():
+            path.chmod(0o644)  # mkstemp/mkdtemp create private files; a service user reads them
+        tmp.chmod(0o755)
         final = store / version
         tmp.rename(final)
     except BaseException:
