@@ -12,6 +12,7 @@ from functools import partial
 from typing import Any
 
 import numpy as np
+from joblib import Parallel, delayed
 from scipy import sparse
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.calibration import CalibratedClassifierCV
@@ -60,6 +61,8 @@ class LetterClassifier(ClassifierMixin, BaseEstimator):
         Folds for calibrating the SVM (reduced automatically for rare classes).
     userdict, stopwords : str or None
         Paths of the jieba user dictionary and stop-word list (None: the corpus files).
+    n_jobs : int or None
+        Threads for fitting the heads (-1: all cores; None: one).
     """
 
     def __init__(self, *, model: str = "svm", C: float = 0.5,
@@ -67,7 +70,7 @@ class LetterClassifier(ClassifierMixin, BaseEstimator):
                  char_ngram_range: tuple[int, int] = (1, 3), min_df: int = 1,
                  max_features: int | None = None, class_weight: str | None = "balanced",
                  calibration_cv: int = 3, userdict: str | None = None,
-                 stopwords: str | None = None) -> None:
+                 stopwords: str | None = None, n_jobs: int | None = None) -> None:
         self.model = model
         self.C = C
         self.word_ngram_range = word_ngram_range
@@ -78,6 +81,7 @@ class LetterClassifier(ClassifierMixin, BaseEstimator):
         self.calibration_cv = calibration_cv
         self.userdict = userdict
         self.stopwords = stopwords
+        self.n_jobs = n_jobs
 
     # -- fitting ---------------------------------------------------------------------------
     def _make_features(self) -> FeatureUnion:
@@ -136,13 +140,14 @@ class LetterClassifier(ClassifierMixin, BaseEstimator):
             # the terms pruned by min_df are kept only for introspection; they can be larger
             # than the model itself (scikit-learn's documentation says to drop them)
             vectorizer.stop_words_ = None
-        self.heads_ = []
         for j in range(Y2.shape[1]):
             classes = np.unique(Y2[:, j])
             if len(classes) < 2:
                 raise ValueError(f"LetterClassifier.fit: column {j} of y has only the class "
                                  f"{classes.tolist()}; a head needs at least two classes")
-            self.heads_.append(self.make_head(Y2[:, j]).fit(Xf, Y2[:, j]))
+        # liblinear releases the GIL: the heads train side by side in threads
+        self.heads_ = Parallel(n_jobs=self.n_jobs, prefer="threads")(
+            delayed(self.make_head(Y2[:, j]).fit)(Xf, Y2[:, j]) for j in range(Y2.shape[1]))
         classes_ = [h.classes_ for h in self.heads_]
         self.classes_ = classes_ if self.multi_output_ else classes_[0]
         self.n_outputs_ = len(self.heads_)
