@@ -55,12 +55,12 @@ def out_of_fold(clf: LetterClassifier, texts: list[str], y: list[str], folds: in
     if k < 2:
         return None
     Xf = clf.transform_texts(texts)
-    folds = list(StratifiedKFold(k, shuffle=True, random_state=seed).split(texts, y_arr))
+    splits = list(StratifiedKFold(k, shuffle=True, random_state=seed).split(texts, y_arr))
     heads = Parallel(n_jobs=-1, prefer="threads")(
-        delayed(clf.make_head(y_arr[tr]).fit)(Xf[tr], y_arr[tr]) for tr, _ in folds)
+        delayed(clf.make_head(y_arr[tr]).fit)(Xf[tr], y_arr[tr]) for tr, _ in splits)
     top = np.zeros(len(y_arr))
     pred = np.empty(len(y_arr), dtype=object)
-    for head, (_, te) in zip(heads, folds, strict=True):
+    for head, (_, te) in zip(heads, splits, strict=True):
         p = head.predict_proba(Xf[te])
         top[te] = p.max(axis=1)
         pred[te] = head.classes_[p.argmax(axis=1)]
