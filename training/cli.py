@@ -170,6 +170,25 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_corpus_stats(args: argparse.Namespace) -> int:
+    from training.corpus_stats import corpus_stats, load_letters
+
+    stats = corpus_stats(load_letters(args.split))
+    print(json.dumps(stats, ensure_ascii=False, indent=1 if args.json else None)
+          if args.json else _stats_text(stats))
+    return 0
+
+
+def _stats_text(stats: dict[str, Any]) -> str:
+    lines = [f"{stats['letters']} letters"]
+    for key in ("by_type", "length", "share", "flags", "nature"):
+        lines.append(f"{key}: " + ", ".join(f"{k} {v}" for k, v in stats[key].items()))
+    lines.append(f"personas: {stats['personas']}")
+    lines.append("most common openings: " + "; ".join(f"{o!r}×{c}" for o, c in
+                                                       stats["most_common_openings"]))
+    return "\n".join(lines)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -225,6 +244,11 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("version", nargs="?")
     m.add_argument("--store", help="model store folder")
     m.set_defaults(func=cmd_models)
+
+    c = sub.add_parser("corpus-stats", help="size and diversity of the corpus letters")
+    c.add_argument("--split", default="train", choices=["train", "test"])
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(func=cmd_corpus_stats)
 
     v = sub.add_parser("serve", help="start the HTTP service")
     v.add_argument("--host", default="127.0.0.1")
