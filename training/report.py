@@ -76,6 +76,8 @@ def model_card(meta: dict[str, Any]) -> str:
         if res.get("per_class"):
             lines += [""] + _table(res["per_class"])
         lines.append("")
+    lines += ["## Reproduce", "", f"`{meta.get('command', 'triage train')}` — with the same "
+              f"corpus (data sha256 above) and library versions.", ""]
     lines += ["## Known limits", "",
               "- The corpus letters are written by the project team, not real mail; check the "
               "figures on your own letters with `triage evaluate` before relying on them.",

@@ -147,7 +147,8 @@ def evaluate_bundle(bundle: dict[str, Any], test: Dataset, train: Dataset) -> di
                 for t, s in zip(test.labels["agency"], sugg, strict=True)]
         out["agency"]["top3_accuracy"] = round(float(np.mean(top3)), 4)
     out["needs_review_share"] = {"value": round(float(np.mean([s.needs_review for s in sugg])),
-                                                4), "n": len(sugg)}
+                                                4), "n": len(sugg),
+                                     "method": "held-out test set"}
     out["_pred"] = ours["issue_type"]
     return out
 
@@ -198,6 +199,8 @@ def train_version(data: Dataset, store: Path, *, heads: list[str], test: Dataset
     created = dt.datetime.now(dt.UTC)
     meta: dict[str, Any] = {
         "created": created.isoformat(timespec="seconds"), "heads": heads, "params": params,
+        "command": "triage " + " ".join(sys.argv[1:]) if sys.argv[0].endswith("triage")
+        else "train_version()",
         "review_threshold": threshold, "libraries": libraries(),
         "taxonomy_version": load_catalog().version,
         "data": {"source": data.source, "n_letters": len(data), "sha256": data_hash(data),
