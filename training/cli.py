@@ -174,8 +174,7 @@ def cmd_corpus_stats(args: argparse.Namespace) -> int:
     from training.corpus_stats import corpus_stats, load_letters
 
     stats = corpus_stats(load_letters(args.split))
-    print(json.dumps(stats, ensure_ascii=False, indent=1 if args.json else None)
-          if args.json else _stats_text(stats))
+    print(json.dumps(stats, ensure_ascii=False, indent=1) if args.json else _stats_text(stats))
     return 0
 
 
@@ -269,6 +268,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `triage … | head`: the reader left; not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":
