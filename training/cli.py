@@ -78,7 +78,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         except TriageError:
             test = None
     version = train_version(data, _store(args), heads=heads, test=test,
-                            promote=not args.no_promote, log=_log)
+                            promote=not args.no_promote, log=_log,
+                            command="triage " + " ".join(sys.argv[1:]))
     print(version)
     return 0
 
@@ -126,7 +127,7 @@ def _print_figures(result: dict[str, Any]) -> None:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from training.evaluate import compare, default_estimator
-    from training.train import _raw, prepare_all
+    from training.train import prepare_all, raw_texts
 
     if args.model:
         return cmd_evaluate_model(args)
@@ -134,8 +135,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     test = None
     if args.test:
         t = _labelled(args, args.test)
-        test = (prepare_all(t), _raw(t), t.labels["issue_type"])
-    result = compare(default_estimator, prepare_all(data), _raw(data),
+        test = (prepare_all(t), raw_texts(t), t.labels["issue_type"])
+    result = compare(default_estimator, prepare_all(data), raw_texts(data),
                      data.labels["issue_type"], cv=None if test else args.cv, test=test,
                      progress=not args.json)
     result.pop("predictions")

@@ -99,7 +99,7 @@ def _baseline_predictions(train: Dataset, test: Dataset,
     """Each baseline's test predictions per head; its vectorizer is fitted once for all heads."""
     from sklearn.base import clone
 
-    train_raw, test_raw = _raw(train), _raw(test)
+    train_raw, test_raw = raw_texts(train), raw_texts(test)
     out: dict[str, dict[str, list[str]]] = {}
     for name, make in BASELINES.items():
         pipe = make()
@@ -110,10 +110,16 @@ def _baseline_predictions(train: Dataset, test: Dataset,
     return out
 
 
-def evaluate_bundle(bundle: dict[str, Any], test: Dataset, train: Dataset) -> dict[str, Any]:
+def evaluate_bundle(bundle: dict[str, Any], test: Dataset,
+                    train: Dataset) -> tuple[dict[str, Any], list[str]]:
     """Each head's figures on a held-out set, next to both baselines fitted on that head.
 
     Our predictions are those of the final suggestion (after routing), as a clerk sees them.
+
+    Returns
+    -------
+    tuple of (dict, list of str)
+        The figures per head, and the predicted issue type of every test letter.
     """
     triage = Triage(bundle, {"version": "candidate"}, load_catalog())
     sugg = triage.suggest_many(test.texts, test.titles)
@@ -149,17 +155,17 @@ def evaluate_bundle(bundle: dict[str, Any], test: Dataset, train: Dataset) -> di
     out["needs_review_share"] = {"value": round(float(np.mean([s.needs_review for s in sugg])),
                                                 4), "n": len(sugg),
                                      "method": "held-out test set"}
-    out["_pred"] = ours["issue_type"]
-    return out
+    return out, ours["issue_type"]
 
 
-def _raw(data: Dataset) -> list[str]:
+def raw_texts(data: Dataset) -> list[str]:
+    """Title and text as the baselines see them: joined, not normalized."""
     return [f"{ti}\n{t}" if ti else t for t, ti in zip(data.texts, data.titles, strict=True)]
 
 
 def train_version(data: Dataset, store: Path, *, heads: list[str], test: Dataset | None = None,
                   promote: bool = True, params: dict[str, Any] | None = None,
-                  log: Any = print) -> str:
+                  log: Any = print, command: str = "train_version()") -> str:
     """Fit every head on ``data``, evaluate on ``test`` and write a new version.
 
     Returns
@@ -178,20 +184,20 @@ def train_version(data: Dataset, store: Path, *, heads: list[str], test: Dataset
     Y = np.column_stack([np.asarray(data.labels[h], dtype=object) for h in heads])
     log_step(f"fitting {len(heads)} head(s): {', '.join(heads)} …")
     clf = LetterClassifier(**params).fit(texts, Y)
-    target = load_catalog().policy.target_accuracy
+    catalog = load_catalog()
     log_step("3-fold out-of-fold predictions for the needs_review threshold …")
     truth = np.asarray(data.labels[heads[0]], dtype=object).astype(str)
     oof = out_of_fold(clf, texts, list(truth))
-    threshold = (review_threshold(oof[0], oof[1] == truth, target) if oof
-                 else load_catalog().policy.min_issue_score)
+    threshold = (review_threshold(oof[0], oof[1] == truth, catalog.policy.target_accuracy)
+                 if oof else catalog.policy.min_issue_score)
     bundle = {"format": BUNDLE_FORMAT, "classifier": clf, "heads": heads,
               "review_threshold": threshold}
     evaluation: dict[str, Any] = {}
     chart: tuple[list[str], list[str], str] | None = None
     if test is not None:
         log_step(f"evaluating on {len(test)} held-out letters and baselines …")
-        evaluation = evaluate_bundle(bundle, test, data)
-        chart = (test.labels[heads[0]], evaluation.pop("_pred"), "held-out test set")
+        evaluation, predicted = evaluate_bundle(bundle, test, data)
+        chart = (test.labels[heads[0]], predicted, "held-out test set")
     elif oof is not None:
         evaluation[heads[0]] = {**score(list(truth), list(oof[1])),
                                 "method": "3-fold CV on the training letters"}
@@ -199,10 +205,8 @@ def train_version(data: Dataset, store: Path, *, heads: list[str], test: Dataset
     created = dt.datetime.now(dt.UTC)
     meta: dict[str, Any] = {
         "created": created.isoformat(timespec="seconds"), "heads": heads, "params": params,
-        "command": "triage " + " ".join(sys.argv[1:]) if sys.argv[0].endswith("triage")
-        else "train_version()",
-        "review_threshold": threshold, "libraries": libraries(),
-        "taxonomy_version": load_catalog().version,
+        "command": command, "review_threshold": threshold, "libraries": libraries(),
+        "taxonomy_version": catalog.version,
         "data": {"source": data.source, "n_letters": len(data), "sha256": data_hash(data),
                  "label_counts": dict(sorted(Counter(data.labels[heads[0]]).items())),
                  "skipped_rows": len(data.skipped)},
