@@ -36,7 +36,8 @@ def corpus_stats(letters: list[dict[str, Any]], top: int = 8) -> dict[str, Any]:
     by_type: dict[str, Counter[str]] = {}
     for d in letters:
         grams = Counter(d["text"][i:i + 4] for i in range(len(d["text"]) - 3))
-        by_type.setdefault(d["issue_type"], Counter()).update(set(grams))
+        # dict.fromkeys, not set: ties in most_common keep first-seen order on every run
+        by_type.setdefault(d["issue_type"], Counter()).update(list(dict.fromkeys(grams)))
     return {
         "letters": n,
         "by_type": dict(sorted(Counter(d["issue_type"] for d in letters).items())),

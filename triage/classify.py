@@ -101,7 +101,7 @@ class LetterClassifier(ClassifierMixin, BaseEstimator):
         if self.model == "logreg":
             return LogisticRegression(C=self.C, max_iter=2000, class_weight=self.class_weight)
         smallest = int(np.unique(y, return_counts=True)[1].min())
-        svm = LinearSVC(C=self.C, class_weight=self.class_weight)
+        svm = LinearSVC(C=self.C, class_weight=self.class_weight, random_state=0)
         folds = min(self.calibration_cv, smallest)
         if folds < 2:
             # a class seen once cannot be calibrated by cross-validation: fit and calibrate

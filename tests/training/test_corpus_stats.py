@@ -15,7 +15,7 @@ def test_corpus_stats_counts_and_shares() -> None:
                _letter("我们村的征地补偿款没有发放到位", two_subjects=True),
                _letter("包工头拖欠工资三个月了不给", issue="labour", title="讨薪"),
                _letter("法院判决之后一直不执行" * 3, issue="litigation")]
-    s = corpus_stats(letters)
+    s = corpus_stats(letters, top=20)
     assert s["letters"] == 4
     assert s["by_type"] == {"labour": 1, "land": 2, "litigation": 1}
     assert s["share"]["noise"] == 0.25 and s["share"]["flagged"] == 0.25
