@@ -139,8 +139,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     result = compare(default_estimator, prepare_all(data), raw_texts(data),
                      data.labels["issue_type"], cv=None if test else args.cv, test=test,
                      progress=not args.json)
-    result.pop("predictions")
-    result.pop("truth")
     if args.json:
         print(json.dumps(result, ensure_ascii=False, indent=2))
         return 0

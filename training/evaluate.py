@@ -124,8 +124,6 @@ def compare(ours: Callable[[], Any], ours_X: list[str], raw_X: list[str], y: Seq
     out["method"] = method
     out["baselines"] = {name: score(list(truth), list(preds[name].astype(str)))
                         for name in BASELINES}
-    out["predictions"] = {name: p.astype(str).tolist() for name, p in preds.items()}
-    out["truth"] = truth.tolist()
     return out
 
 

@@ -64,16 +64,18 @@ def prepare_letter(text: Any, title: Any = None, *, max_chars: int = 200_000,
         raise LetterError(f"{where}: the text is {type(text).__name__}, expected a string")
     if title is not None and not isinstance(title, str):
         raise LetterError(f"{where}: the title is {type(title).__name__}, expected a string")
-    if len(text) > 4 * max_chars:
-        raise LetterError(f"{where}: the letter has {len(text):,} characters; the limit is "
-                          f"{max_chars:,} (split it, or raise limits.max_letter_chars)")
+    def too_long(n: int) -> LetterError:
+        return LetterError(f"{where}: the letter has {n:,} characters; the limit is "
+                           f"{max_chars:,} (split it, or raise limits.max_letter_chars)")
+
+    if len(text) > 4 * max_chars:  # refuse before normalizing something that large
+        raise too_long(len(text))
     body = normalize_text(text)
     if not body:
         raise LetterError(f"{where}: the letter is empty (nothing but whitespace or markup); "
                           "send the letter's text")
     if len(body) > max_chars:
-        raise LetterError(f"{where}: the letter has {len(body):,} characters; the limit is "
-                          f"{max_chars:,} (split it, or raise limits.max_letter_chars)")
+        raise too_long(len(body))
     return compose_text(body, normalize_text(title) if title else None)
 
 
@@ -148,6 +150,8 @@ class Triage:
     def suggest(self, text: str, title: str | None = None,
                 received: dt.date | None = None) -> Suggestion:
         """Suggest issue type, agency, nature and litigation routing for one letter.
+
+        ``received`` is accepted for the deadlines; they are not computed yet (empty dict).
 
         Raises
         ------
