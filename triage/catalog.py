@@ -61,6 +61,8 @@ class Policy:
     litigation_threshold: float = 0.5
     max_letter_chars: int = 200_000
     explanation_terms: int = 6
+    min_similarity: float = 0.33
+    similar_letters: int = 3
 
 
 @dataclass(frozen=True)
@@ -86,7 +88,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
                            "(set TRIAGE_CORPUS to another folder that has them)")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, ValueError) as exc:  # ValueError: a date like 2026-13-01
         raise CatalogError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
         raise CatalogError(f"{path}: expected a mapping at the top level, got "
@@ -148,7 +150,7 @@ def _parse_policy(path: Path) -> Policy:
         return Policy()
     data = _read_yaml(path)
     flat: dict[str, Any] = {}
-    for section in ("review", "scoring", "routing", "limits"):
+    for section in ("review", "scoring", "routing", "limits", "repeats"):
         flat.update(data.get(section) or {})
     known = set(Policy.__dataclass_fields__)
     unknown = sorted(set(flat) - known)

@@ -1,0 +1,75 @@
+"""Extraction: entity shapes, counts of people, agency mentions, places, the spaCy pipeline."""
+
+from __future__ import annotations
+
+import pytest
+
+from triage.extract import Extractor, chinese_number, gazetteer
+
+
+@pytest.fixture(scope="module")
+def extractor() -> Extractor:
+    return Extractor.load()  # no place ranker: rules and gazetteer only
+
+
+@pytest.mark.parametrize(("text", "value"), [
+    ("三十多户", 30), ("200余名", 200), ("一百二十多户", 120), ("十几个", 10), ("两千", 2000),
+    ("5棵", 5), ("1.3万", 13000), ("四十一户", 41), ("一万二千", 12000), ("户", None),
+])
+def test_chinese_number(text: str, value: int | None) -> None:
+    assert chinese_number(text) == value
+
+
+@pytest.mark.parametrize(("text", "field", "expected"), [
+    ("补偿款12万元一直没发", "amounts", ["12万元"]),
+    ("欠我工资一万二千元", "amounts", ["一万二千元"]),
+    ("一亩只给两万八千块", "amounts", ["两万八千块"]),
+    ("2023年3月5日签的合同", "dates", ["2023年3月5日"]),
+    ("今年5月12日又去了", "dates", ["今年5月12日"]),
+    ("2024-06-01交房", "dates", ["2024-06-01"]),
+    ("我们三十多户村民", "people", ["三十多户村民"]),
+    ("200余名工人讨薪", "people", ["200余名工人"]),
+    ("电话138****0000", "phones", ["138****0000"]),
+    ("座机0731-88886666", "phones", ["0731-88886666"]),
+    ("身份证号 4301**********1234", "id_numbers", ["4301**********1234"]),
+    ("卡号6217********1234", "bank_cards", ["6217********1234"]),
+])
+def test_entity_shapes(extractor: Extractor, text: str, field: str, expected: list[str]) -> None:
+    assert getattr(extractor.extract(text), field) == expected
+
+
+def test_trees_are_not_people(extractor: Extractor) -> None:
+    found = extractor.extract("门口的5棵树被砍了，赔了300元")
+    assert found.people == [] and found.max_people == 0
+    assert found.amounts == ["300元"]
+
+
+def test_entities_in_the_suggestion_count_personal_numbers(extractor: Extractor) -> None:
+    ent = extractor.extract("电话138****0000，身份证号 4301**********1234，欠款3万元").entities()
+    assert ent["phones"] == 1 and ent["id_numbers"] == 1 and ent["amounts"] == ["3万元"]
+    assert "138" not in str(ent)  # numbers are counted, never copied into the suggestion
+
+
+def test_agency_mentions_by_alias(extractor: Extractor) -> None:
+    found = extractor.extract("我去了县人社局和劳动监察大队，又找了派出所，都说不归他们管")
+    assert found.agencies == ["hrss", "police"]
+
+
+def test_tokens_cover_the_text_exactly(extractor: Extractor) -> None:
+    text = "我叫王某，电话138****0000，住青禾县柳林镇石桥村三组，欠款12万元。\n第二行"
+    doc = extractor.nlp(text)
+    assert doc.text == text
+    assert "138****0000" in [t.text for t in doc]  # an entity is one token
+
+
+@pytest.mark.skipif(not gazetteer(), reason="the gazetteer package (cpca) is not installed")
+def test_gazetteer_places(extractor: Extractor) -> None:
+    assert "武侯区" in gazetteer()
+    found = extractor.extract("我住在成都市武侯区，楼下餐馆油烟太大")
+    assert any("武侯区" in p for p in found.places)
+
+
+def test_empty_and_odd_text(extractor: Extractor) -> None:
+    assert extractor.extract("").places == []
+    found = extractor.extract("\u0000\ufffd" * 10 + "<script>alert(1)</script>")
+    assert found.amounts == []

@@ -1,0 +1,426 @@
+"""Extract: places, agency mentions, amounts, dates, counts of people, phone and ID numbers.
+
+A spaCy ``zh`` pipeline whose tokenizer is jieba (with the domain user dictionary) that keeps
+every entity-shaped string (corpus/rules.yaml ``entities``, agency aliases) as one token;
+an ``entity_ruler`` labels those tokens and the administrative divisions of a gazetteer; the
+``triage_places`` component ranks place candidates with a learned model and picks the place
+the matter happened in (属地), which is not always the first place named or the writer's home.
+
+    >>> ex = Extractor.load()
+    >>> ex.extract("我们村三十多户村民的地被青禾县柳林镇征收…").entities()
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.metadata
+import re
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from triage.catalog import Catalog, load_catalog
+from triage.rules import PlaceRules, Rules, load_rules
+from triage.segment import DEFAULT_USERDICT, segment
+
+# characters that never occur inside a place name (punctuation, spaces)
+_BREAK = re.compile(r"[\s，。、；：！？,.;:!?（）()《》【】\[\]—…·/]")
+_CHAIN = re.compile(r"(?:[\u4e00-\u9fffA-Za-z0-9]{1,6}?(?:省|市|县|区|镇|乡|街道))+")
+_GROUP = re.compile(r"[\d一二三四五六七八九十]+组")
+_CN_DIGITS = {"零": 0, "〇": 0, "○": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5,
+              "六": 6, "七": 7, "八": 8, "九": 9}
+_CN_UNITS = {"十": 10, "百": 100, "千": 1000, "万": 10000}
+
+
+def chinese_number(text: str) -> int | None:
+    """The leading number of a count such as ``三十多``, ``200余``, ``一百二十``, ``十几``.
+
+    Returns the lower bound (``三十多`` → 30, ``十几`` → 10), or None when the text does not
+    start with a number. Mixed Arabic digits are read as such (``1.3万`` → 13000).
+    """
+    m = re.match(r"(\d+(?:\.\d+)?)(万)?", text)
+    if m:
+        value = float(m.group(1)) * (10000 if m.group(2) else 1)
+        return int(value)
+    total, current, seen = 0, 0, False
+    for ch in text:
+        if ch in _CN_DIGITS:
+            current, seen = _CN_DIGITS[ch], True
+        elif ch in _CN_UNITS:
+            unit = _CN_UNITS[ch]
+            if unit == 10000:
+                total = (total + current) * unit
+            else:
+                total += (current or 1) * unit
+            current, seen = 0, True
+        else:
+            break
+    return total + current if seen else None
+
+
+def people_counter(rules: Rules) -> Any:
+    """A function giving the largest count of people a text names (``三十多户村民`` → 30)."""
+    rx = rules.entities.get("PEOPLE")
+
+    def count(text: str) -> int:
+        if rx is None:
+            return 0
+        return max((chinese_number(m.group()) or 0 for m in rx.finditer(text)), default=0)
+
+    return count
+
+
+# -- gazetteer -------------------------------------------------------------------------------
+@lru_cache(maxsize=1)
+def gazetteer() -> frozenset[str]:
+    """Names of China's provinces, prefectures and counties (the ``cpca`` package's MIT data).
+
+    Read from the installed package's data file without importing it (its import loads pandas).
+    Returns an empty set when the package is missing, so extraction still runs.
+    """
+    try:
+        files = importlib.metadata.files("cpca") or []
+    except importlib.metadata.PackageNotFoundError:
+        return frozenset()
+    for f in files:
+        if str(f).replace("\\", "/").endswith("resources/adcodes.csv"):
+            with open(Path(str(f.locate())), encoding="utf-8") as fh:
+                return frozenset(row["name"] for row in csv.DictReader(fh)
+                                 if len(row.get("name") or "") >= 2)
+    return frozenset()
+
+
+# -- tokenizer -------------------------------------------------------------------------------
+class ProtectedJiebaTokenizer:
+    """jieba segmentation that keeps entity-shaped strings and agency aliases whole.
+
+    The spaCy ``Doc`` it returns has ``doc.text == text``.
+    """
+
+    def __init__(self, vocab: Any, protect: re.Pattern[str], userdict: str) -> None:
+        self.vocab = vocab
+        self.protect = protect
+        self.userdict = userdict
+
+    def words(self, text: str) -> list[str]:
+        out: list[str] = []
+        pos = 0
+        for m in self.protect.finditer(text):
+            if m.end() == m.start():
+                continue
+            if m.start() > pos:
+                out += segment(text[pos:m.start()], self.userdict)
+            out.append(m.group())
+            pos = m.end()
+        if pos < len(text):
+            out += segment(text[pos:], self.userdict)
+        return [w for w in out if w]
+
+    def __call__(self, text: str) -> Any:
+        from spacy.tokens import Doc
+
+        words = self.words(text)
+        return Doc(self.vocab, words=words, spaces=[False] * len(words))
+
+
+# -- places ----------------------------------------------------------------------------------
+@dataclass
+class PlaceRanker:
+    """Scores the spans of a letter that may be the place its matter happened in.
+
+    Candidates are the spans that start at a word boundary (or right after an administrative
+    unit such as 县/镇/村), end with one of ``rules.end_chars`` and hold no punctuation. A
+    logistic regression over boundary, suffix, context and position features, trained on the
+    labelled ``place`` of the corpus letters, ranks them.
+    """
+
+    rules: PlaceRules
+    model: Any = None
+    vectorizer: Any = None
+    none_threshold: float = 0.0
+
+    def candidates(self, text: str, bounds: Sequence[int]) -> list[tuple[int, int]]:
+        starts = set(bounds[:-1])
+        starts |= {i + 1 for i, ch in enumerate(text) if ch in self.rules.unit_chars}
+        # names of counties, towns and villages are mostly two or three characters: a unit
+        # whose name jieba does not know still gets its start
+        starts |= {i - k for i, ch in enumerate(text) if ch in self.rules.unit_chars
+                   for k in (2, 3) if i - k >= 0}
+        out: list[tuple[int, int]] = []
+        n = self.rules.max_chars
+        for e, ch in enumerate(text, start=1):
+            if ch not in self.rules.end_chars:
+                continue
+            for s in range(max(0, e - n), e - 1):  # at least two characters
+                if s in starts and not _BREAK.search(text, s, e):
+                    out.append((s, e))
+        return out
+
+    def features(self, text: str, bounds: Sequence[int],
+                 cands: list[tuple[int, int]]) -> list[dict[str, Any]]:
+        gaz = gazetteer()
+        bset = set(bounds)
+        token_at = {}
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+            token_at[a] = text[a:b]
+        ends_at: dict[int, str] = {b: text[a:b] for a, b in zip(bounds[:-1], bounds[1:],
+                                                                 strict=True)}
+        by_start: dict[int, int] = {}
+        by_end: dict[int, int] = {}
+        for s, e in cands:
+            by_start[s] = max(by_start.get(s, 0), e)
+            by_end[e] = min(by_end.get(e, len(text)), s)
+        seen: dict[str, int] = {}
+        n = max(len(text), 1)
+        units = self.rules.unit_chars
+        feats = []
+        for s, e in cands:
+            span = text[s:e]
+            left = text[max(0, s - 6):s]
+            f: dict[str, Any] = {
+                "last=" + span[-1]: 1, "last2=" + span[-2:]: 1, "first=" + span[0]: 1,
+                "first2=" + span[:2]: 1, "prev=" + (text[s - 1] if s else "^"): 1,
+                "next=" + (text[e] if e < len(text) else "$"): 1,
+                "prevtok=" + ends_at.get(s, "~"): 1, "nexttok=" + token_at.get(e, "~"): 1,
+                "len=" + str(min(e - s, 12)): 1,
+                "units=" + str(min(sum(ch in units for ch in span), 4)): 1,
+                "pos=" + str(int(10 * s / n)): 1,
+                "start_tok": int(s in bset), "end_tok": int(e in bset),
+                "maxright": int(by_start.get(s, e) == e), "maxleft": int(by_end.get(e, s) == s),
+                "digit": int(any(ch.isdigit() for ch in span)),
+                "ascii": int(any(ch.isascii() and ch.isalpha() for ch in span)),
+                "count=" + str(min(text.count(span), 4)): 1,
+                "first_seen": int(span not in seen),
+                "gaz_start": int(any(span[:k] in gaz for k in range(2, min(len(span), 8) + 1))),
+                "gaz_whole": int(span in gaz),
+            }
+            chain = "".join(ch for ch in span if ch in units)
+            f["chain=" + chain[:5]] = 1
+            f["prev_unit"] = int(s > 0 and text[s - 1] in units)
+            f["prev_han"] = int(s > 0 and "\u4e00" <= text[s - 1] <= "\u9fff")
+            f["next2=" + text[e:e + 2]] = 1
+            f["end_unit"] = int(span[-1] in units)
+            f["prevtok2=" + ends_at.get(s - len(ends_at.get(s, "")), "~")] = 1
+            seen.setdefault(span, s)
+            for cue in self.rules.home_cues:
+                if cue in left:
+                    f["home_cue"] = 1
+                    break
+            for k in (1, 2):
+                f[f"pre{k}=" + text[max(0, s - k):s]] = 1
+            feats.append(f)
+        return feats
+
+    def fit(self, texts: Sequence[str], places: Sequence[str | None],
+            bounds: Sequence[Sequence[int]]) -> PlaceRanker:
+        """Train on letters with their labelled place (None: the letter names no place)."""
+        from sklearn.feature_extraction import DictVectorizer
+        from sklearn.linear_model import LogisticRegression
+
+        rows: list[dict[str, Any]] = []
+        y: list[int] = []
+        for text, place, b in zip(texts, places, bounds, strict=True):
+            cands = self.candidates(text, b)
+            rows += self.features(text, b, cands)
+            y += [int(place is not None and text[s:e] == place) for s, e in cands]
+        self.vectorizer = DictVectorizer()
+        x = self.vectorizer.fit_transform(rows)
+        self.model = LogisticRegression(C=1.0, max_iter=2000)
+        self.model.fit(x, np.asarray(y))
+        return self
+
+    def complete(self, text: str, start: int, end: int,
+                 cands: Sequence[tuple[int, int]]) -> tuple[int, int]:
+        """Extend a chosen place to the whole administrative chain it is written in.
+
+        ``柳林镇石桥村`` preceded by ``青禾县`` becomes ``青禾县柳林镇石桥村``, and a village
+        followed by its group (``三组``) takes the group: the place as the letter writes it.
+        """
+        starts_by_end: dict[int, list[int]] = {}
+        for a, b in cands:
+            starts_by_end.setdefault(b, []).append(a)
+        while start > 0 and text[start - 1] in self.rules.unit_chars - {"村"}:
+            chains = [a for a in starts_by_end.get(start, ()) if _CHAIN.fullmatch(text, a, start)]
+            if not chains:
+                break
+            start = max(chains)  # the shortest unit chain that ends right here
+        m = _GROUP.match(text, end)
+        if m and text[end - 1] == "村":
+            end = m.end()
+        return start, end
+
+    def rank(self, text: str, bounds: Sequence[int]) -> list[tuple[int, int, float]]:
+        """Candidates best first as (start, end, probability)."""
+        if self.model is None:
+            return []
+        cands = self.candidates(text, bounds)
+        if not cands:
+            return []
+        p = self.model.predict_proba(self.vectorizer.transform(
+            self.features(text, bounds, cands)))[:, 1]
+        order = np.argsort(-p, kind="stable")
+        return [(cands[i][0], cands[i][1], float(p[i])) for i in order]
+
+
+# -- the pipeline ----------------------------------------------------------------------------
+@dataclass
+class Extraction:
+    """What the extractor found in one letter."""
+
+    places: list[str] = field(default_factory=list)
+    place: str | None = None  # where the matter happened (best candidate), None if no place
+    place_score: float = 0.0
+    agencies: list[str] = field(default_factory=list)
+    amounts: list[str] = field(default_factory=list)
+    dates: list[str] = field(default_factory=list)
+    people: list[str] = field(default_factory=list)
+    max_people: int = 0
+    phones: list[str] = field(default_factory=list)
+    id_numbers: list[str] = field(default_factory=list)
+    bank_cards: list[str] = field(default_factory=list)
+
+    def entities(self) -> dict[str, list[str] | int]:
+        """The suggestion's ``entities``: strings for places and amounts, counts for PII."""
+        return {"places": self.places, "agencies": self.agencies, "amounts": self.amounts,
+                "dates": self.dates, "people": self.people, "phones": len(self.phones),
+                "id_numbers": len(self.id_numbers), "bank_cards": len(self.bank_cards)}
+
+
+_LABEL_FIELD = {"MONEY": "amounts", "DATE": "dates", "PEOPLE": "people", "PHONE": "phones",
+                "ID_NUMBER": "id_numbers", "BANK_CARD": "bank_cards"}
+_registered = threading.Lock()
+
+
+def _register_extensions() -> None:
+    from spacy.language import Language
+    from spacy.tokens import Doc
+
+    with _registered:
+        if not Doc.has_extension("place"):
+            Doc.set_extension("place", default=None)
+            Doc.set_extension("place_score", default=0.0)
+            Doc.set_extension("place_ranking", default=None)
+        if "triage_places" not in Language.factories:
+            Language.factory("triage_places")(_make_places_component)
+
+
+class _PlacesComponent:
+    def __init__(self) -> None:
+        self.ranker: PlaceRanker | None = None
+
+    def __call__(self, doc: Any) -> Any:
+        if self.ranker is None or self.ranker.model is None:
+            return doc
+        bounds = [t.idx for t in doc] + [len(doc.text)]
+        ranking = self.ranker.rank(doc.text, bounds)
+        doc._.place_ranking = ranking
+        if ranking and ranking[0][2] >= self.ranker.none_threshold:
+            s, e, p = ranking[0]
+            s, e = self.ranker.complete(doc.text, s, e, [(a, b) for a, b, _ in ranking])
+            doc._.place, doc._.place_score = doc.text[s:e], p
+        return doc
+
+
+def _make_places_component(nlp: Any, name: str) -> _PlacesComponent:
+    return _PlacesComponent()
+
+
+def build_nlp(rules: Rules, catalog: Catalog, userdict: str | None = None) -> Any:
+    """The spaCy pipeline: protected jieba tokenizer → entity_ruler → triage_places."""
+    import spacy
+
+    _register_extensions()
+    nlp = spacy.blank("zh", config={"nlp": {"tokenizer": {"segmenter": "char"}}})
+    aliases = sorted({str(a) for ag in catalog.agencies.values() for a in (*ag.aliases, ag.name)
+                      if len(str(a)) >= 2 and not str(a).isascii()}, key=len, reverse=True)
+    shapes = [rx.pattern for rx in rules.entities.values()]
+    protect = re.compile("|".join([f"(?:{p})" for p in shapes] + [re.escape(a) for a in aliases]))
+    nlp.tokenizer = ProtectedJiebaTokenizer(nlp.vocab, protect, str(userdict or DEFAULT_USERDICT))
+    ruler: Any = nlp.add_pipe("entity_ruler", config={"overwrite_ents": True})
+    patterns: list[dict[str, Any]] = [
+        {"label": label, "pattern": [{"TEXT": {"REGEX": f"^(?:{rx.pattern})$"}}]}
+        for label, rx in rules.entities.items()]
+    for aid, ag in catalog.agencies.items():
+        for alias in {str(a) for a in (*ag.aliases, ag.name)}:
+            if len(alias) >= 2 and not alias.isascii():
+                patterns.append({"label": "AGENCY", "pattern": alias, "id": aid})
+    for name in sorted(gazetteer()):
+        patterns.append({"label": "GPE", "pattern": name})
+    ruler.add_patterns(patterns)
+    nlp.add_pipe("triage_places")
+    return nlp
+
+
+class Extractor:
+    """Runs the pipeline on letters; one per process (the spaCy objects are not shared)."""
+
+    def __init__(self, rules: Rules, catalog: Catalog, ranker: PlaceRanker | None = None,
+                 userdict: str | None = None) -> None:
+        self.rules = rules
+        self.catalog = catalog
+        self.nlp = build_nlp(rules, catalog, userdict)
+        self.ranker = ranker
+        self.nlp.get_pipe("triage_places").ranker = ranker
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(cls, corpus_dir: str | None = None, ranker: PlaceRanker | None = None,
+             ) -> Extractor:
+        return cls(load_rules(corpus_dir), load_catalog(corpus_dir), ranker)
+
+    def bounds(self, text: str) -> list[int]:
+        """Token start offsets plus the end, as the places component sees them."""
+        doc = self.nlp.make_doc(text)
+        return [t.idx for t in doc] + [len(text)]
+
+    def extract(self, text: str) -> Extraction:
+        return self.extract_many([text])[0]
+
+    def extract_many(self, texts: Iterable[str]) -> list[Extraction]:
+        with self._lock:  # spaCy's pipe state is not meant for concurrent calls
+            docs = list(self.nlp.pipe(texts))
+        return [self._collect(doc) for doc in docs]
+
+    def _collect(self, doc: Any) -> Extraction:
+        out = Extraction()
+        for ent in doc.ents:
+            label = ent.label_
+            if label == "AGENCY":
+                if ent.ent_id_ and ent.ent_id_ not in out.agencies:
+                    out.agencies.append(ent.ent_id_)
+            elif label in _LABEL_FIELD:
+                getattr(out, _LABEL_FIELD[label]).append(ent.text)
+        out.max_people = max((chinese_number(p) or 0 for p in out.people), default=0)
+        out.place, out.place_score = doc._.place, float(doc._.place_score or 0.0)
+        out.places = self._places(doc)
+        return out
+
+    def _places(self, doc: Any) -> list[str]:
+        """Non-overlapping place strings: ranked candidates above the floor, and gazetteer hits."""
+        taken: list[tuple[int, int]] = []
+        names: list[tuple[int, str]] = []
+
+        def free(s: int, e: int) -> bool:
+            return all(e <= a or s >= b for a, b in taken)
+
+        floor = self.rules.places.min_score
+        for s, e, p in doc._.place_ranking or []:
+            if p < floor:
+                break
+            if free(s, e):
+                taken.append((s, e))
+                names.append((s, doc.text[s:e]))
+        for ent in doc.ents:
+            if ent.label_ == "GPE" and free(ent.start_char, ent.end_char):
+                taken.append((ent.start_char, ent.end_char))
+                names.append((ent.start_char, ent.text))
+        seen: list[str] = []
+        for _, name in sorted(names):
+            if name not in seen:
+                seen.append(name)
+        return seen
