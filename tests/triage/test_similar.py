@@ -1,0 +1,71 @@
+"""The letter index: repeats found, unrelated letters not, persisted, updated in place."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from triage.errors import ModelError
+from triage.similar import LetterIndex
+
+FIRST = ("我是青禾县柳林镇石桥村村民王某，2023年村里修物流园征了我家三亩二分地，"
+         "说好每亩补偿四万二，到现在只拿到两万，镇里说钱在县里，县里说已经拨到镇里。")
+REPEAT = ("领导，我是石桥村的王某，又来反映了。2023年物流园征了我家三亩二分地，"
+          "说好每亩四万二，现在才给了两万，镇里和县里互相推，请给个准话。")
+OTHER = ("我在城东一家餐馆打工八个月，老板拖欠工资九千块，说生意不好等等再给，"
+         "现在店已经关门了，电话也不接，请劳动监察大队帮我讨回工钱。")
+OTHER2 = ("小区楼下的烧烤摊每天开到凌晨两点，油烟和噪音大得没法睡觉，"
+          "打过电话给城管，来了一次又照旧，请管一管。")
+
+
+@pytest.fixture()
+def index() -> LetterIndex:
+    """Three letters among a hundred others from the corpus (the IDF needs a real store)."""
+    from training.data import read_corpus
+
+    filler = read_corpus("train")
+    idx = LetterIndex(threshold=0.33)
+    idx.add(filler.ids[::28], filler.texts[::28])
+    idx.add(["a1", "b1", "c1"], [FIRST, OTHER, OTHER2])
+    return idx
+
+
+def test_repeat_finds_the_first_letter(index: LetterIndex) -> None:
+    hits = index.query(REPEAT)
+    assert hits and hits[0][0] == "a1" and hits[0][1] >= 0.33
+
+
+def test_unrelated_letter_finds_nothing(index: LetterIndex) -> None:
+    assert index.query("孩子学校门口的斑马线被挖掉了，上学过马路太危险，请交警设个红绿灯。") == []
+
+
+def test_a_letter_is_most_similar_to_itself_and_can_be_excluded(index: LetterIndex) -> None:
+    assert index.query(OTHER)[0] == ("b1", pytest.approx(1.0, abs=1e-5))
+    assert all(i != "b1" for i, _ in index.query(OTHER, exclude="b1"))
+
+
+def test_adding_the_same_id_replaces_it(index: LetterIndex) -> None:
+    n = len(index)
+    index.add(["a1"], [OTHER2])
+    assert len(index) == n
+    assert all(i != "a1" for i, _ in index.query(REPEAT))
+
+
+def test_save_and_load(index: LetterIndex, tmp_path: Path) -> None:
+    path = tmp_path / "index.joblib"
+    index.save(path)
+    loaded = LetterIndex.load(path)
+    assert loaded.ids == index.ids and loaded.threshold == index.threshold
+    assert loaded.query(REPEAT) == index.query(REPEAT)
+
+
+def test_bad_index_file_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "index.joblib"
+    path.write_bytes(b"not an index")
+    with pytest.raises(ModelError, match="letter index"):
+        LetterIndex.load(path)
+
+
+def test_empty_index() -> None:
+    assert LetterIndex().query(FIRST) == []
