@@ -24,6 +24,7 @@ def get_triage() -> Triage:
             triage = _cache.get(key)
             if triage is None:
                 triage = Triage.load(settings.model_store, settings.corpus_dir)
+                triage.extractor  # noqa: B018 — build the spaCy pipeline now, not on a request
                 _cache[key] = triage
     return triage
 

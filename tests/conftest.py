@@ -15,12 +15,11 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 @pytest.fixture(scope="session")
 def model_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A model store holding one version trained on the corpus training letters."""
-    from training.data import read_corpus
+    from training.data import CORPUS_HEADS, read_corpus
     from training.train import train_version
-    from triage.pipeline import HEADS
 
     store = tmp_path_factory.mktemp("models")
-    train_version(read_corpus("train"), store, heads=list(HEADS), log=lambda _: None)
+    train_version(read_corpus("train"), store, heads=list(CORPUS_HEADS), log=lambda _: None)
     return store
 
 

@@ -1,4 +1,4 @@
-"""The ``triage`` command: suggest, train, evaluate, models, serve.
+"""The ``triage`` command: suggest, train, evaluate, models, similar, hotspots, redact, serve.
 
 The CLI lives in training/ because it is the one place where the library, training and the
 service meet, and triage/ and service/ must not import training/.
@@ -20,6 +20,10 @@ EXAMPLES = """examples:
   triage suggest --file letter.txt            (UTF-8, GB18030, Big5 or UTF-16 with BOM)
   triage train --corpus                        (the default model from corpus/)
   triage evaluate --data mine.csv --text-col text --label-col label --cv 5 --json
+  triage suggest --received 2026-11-22 --redact --file letter.txt
+  triage similar letters.csv --date-col received     (earlier letters on the same matter)
+  triage hotspots letters.csv --date-col received --since 2026-10-01 --until 2026-10-31
+  triage redact --file letter.txt
 """
 
 
@@ -31,24 +35,153 @@ def _store(args: argparse.Namespace) -> Path:
 
 def cmd_suggest(args: argparse.Namespace) -> int:
     from triage import Triage
+
+    text = _read_text_arg(args)
+    received = _date_arg(args.received, "--received")
+    triage = Triage.load(args.model or _store(args))
+    suggestion = triage.suggest(text, title=args.title, received=received)
+    out = suggestion.model_dump(mode="json")
+    if args.redact:
+        out = redact_suggestion(out)
+    print(json.dumps(out, ensure_ascii=False, indent=2))
+    return 0
+
+
+def _date_arg(value: str | None, flag: str) -> Any:
+    import datetime as dt
+
+    if not value:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise TriageError(f"{flag}: {value!r} is not a date; write it as YYYY-MM-DD") from None
+
+
+def redact_suggestion(out: dict[str, Any]) -> dict[str, Any]:
+    """A suggestion's JSON with personal data taken out of the evidence and entity strings."""
+    from triage.redact import redact
+
+    for flag in out.get("flags", []):
+        flag["evidence"] = redact(flag.get("evidence", ""))
+    for key, value in list(out.get("entities", {}).items()):
+        if isinstance(value, list):
+            out["entities"][key] = [redact(v) for v in value]
+    if out.get("jurisdiction"):
+        out["jurisdiction"]["place"] = redact(out["jurisdiction"]["place"])
+    for ag in out.get("agency", []):
+        if ag.get("jurisdiction"):
+            ag["jurisdiction"] = redact(ag["jurisdiction"])
+    return out
+
+
+def _read_text_arg(args: argparse.Namespace) -> str:
+    """The letter of a command: the argument, --file (any supported encoding) or stdin."""
     from triage.errors import LetterError
     from triage.normalize import decode_bytes
 
-    if args.file:
+    if getattr(args, "file", None):
         path = Path(args.file)
         if not path.is_file():
             raise LetterError(f"{path}: file not found")
-        text, _ = decode_bytes(path.read_bytes(), str(path))
-    elif args.text is not None:
-        text = args.text
-    elif not sys.stdin.isatty():
-        text, _ = decode_bytes(sys.stdin.buffer.read(), "standard input")
-    else:
-        raise LetterError("no letter given: pass the text as an argument, --file FILE, or pipe "
-                          "it on standard input")
+        return decode_bytes(path.read_bytes(), str(path))[0]
+    if getattr(args, "text", None) is not None:
+        return str(args.text)
+    if not sys.stdin.isatty():
+        return decode_bytes(sys.stdin.buffer.read(), "standard input")[0]
+    raise LetterError("no letter given: pass the text as an argument, --file FILE, or pipe "
+                      "it on standard input")
+
+
+def cmd_redact(args: argparse.Namespace) -> int:
+    from triage.redact import redact
+
+    print(redact(_read_text_arg(args)))
+    return 0
+
+
+def _letters_arg(args: argparse.Namespace) -> Any:
+    from training.data import read_letters
+
+    return read_letters(args.input, text_col=args.text_col, title_col=args.title_col,
+                        id_col=args.id_col, date_col=args.date_col)
+
+
+def cmd_similar(args: argparse.Namespace) -> int:
+    """Earlier letters on the same matter: within a file, or for one new letter."""
+    from triage.catalog import load_catalog
+    from triage.normalize import normalize_text
+    from triage.redact import redact
+    from triage.similar import LetterIndex
+
+    letters, _ = _letters_arg(args)
+    policy = load_catalog().policy
+    threshold = args.threshold if args.threshold is not None else policy.min_similarity
+    texts = [normalize_text("\n".join(p for p in (x.title, x.text) if p)) for x in letters]
+    if args.letter is not None or args.file:
+        index = LetterIndex(threshold)
+        index.add([x.id for x in letters], texts)
+        query = normalize_text(_read_text_arg(argparse.Namespace(text=args.letter,
+                                                                  file=args.file)))
+        hits = index.query(query, k=args.top)
+        print(json.dumps([{"id": i, "score": round(s, 4)} for i, s in hits], ensure_ascii=False))
+        return 0
+    order = sorted(range(len(letters)), key=lambda i: (letters[i].received or "", i))
+    index = LetterIndex(threshold)
+    found = 0
+    for i in order:  # each letter against the letters before it (by date, then file order)
+        if len(index):
+            for other, score in index.query(texts[i], k=args.top):
+                found += 1
+                rec = {"id": letters[i].id, "earlier": other, "score": round(score, 4),
+                       "received": letters[i].received}
+                if args.show_text:
+                    rec["text"] = redact(texts[i][:120]) if args.redact else texts[i][:120]
+                print(json.dumps(rec, ensure_ascii=False))
+        index.add([letters[i].id], [texts[i]])
+    print(f"{len(letters)} letters, {found} links to earlier letters at similarity "
+          f">= {threshold}", file=sys.stderr)
+    return 0
+
+
+def cmd_hotspots(args: argparse.Namespace) -> int:
+    from triage import Triage
+    from triage.hotspots import hotspots
+
+    letters, skipped = _letters_arg(args)
+    if args.since or args.until:
+        if not args.date_col:
+            raise TriageError("--since / --until need --date-col, the column with the date "
+                              "each letter was received")
+        letters = [x for x in letters if x.received and (not args.since or x.received >= args.since)
+                   and (not args.until or x.received <= args.until)]
+        if not letters:
+            raise TriageError("no letter falls between --since and --until")
     triage = Triage.load(args.model or _store(args))
-    suggestion = triage.suggest(text, title=args.title)
-    print(json.dumps(suggestion.model_dump(mode="json"), ensure_ascii=False, indent=2))
+    suggestions = []
+    batch = 256
+    from tqdm import tqdm
+
+    with tqdm(total=len(letters), unit="letter", disable=not sys.stderr.isatty(),
+              desc="suggesting") as bar:
+        for k in range(0, len(letters), batch):
+            part = letters[k:k + batch]
+            suggestions += triage.suggest_many([x.text for x in part], [x.title for x in part])
+            bar.update(len(part))
+    spots = hotspots(suggestions, [x.id for x in letters], [x.received for x in letters],
+                     level=args.level, top=args.top, min_count=args.min_count)
+    if args.json:
+        print(json.dumps({"letters": len(letters), "skipped": len(skipped), "level": args.level,
+                          "hotspots": spots}, ensure_ascii=False, indent=2))
+        return 0
+    print(f"{len(letters)} letters ({len(skipped)} rows skipped), grouped by {args.level}:")
+    for rank, h in enumerate(spots, start=1):
+        flags = ", ".join(f"{k} {v}" for k, v in sorted(h["flags"].items()))
+        print(f"{rank:>3}. {h['label']}  {h['count']} letters"
+              + (f"  [{flags}]" if flags else "")
+              + (f"  terms: {' '.join(h['terms'])}" if h["terms"] else ""))
+    if not spots:
+        print(f"  no place and issue has {args.min_count} or more letters")
     return 0
 
 
@@ -64,15 +197,14 @@ def _log(message: str) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from training.data import read_corpus
+    from training.data import CORPUS_HEADS, read_corpus
     from training.train import train_version
-    from triage.pipeline import HEADS
 
     if args.data:
         data, heads = _labelled(args, args.data), ["issue_type"]
         test = _labelled(args, args.test) if args.test else None
     else:
-        data, heads = read_corpus("train"), list(HEADS)
+        data, heads = read_corpus("train"), list(CORPUS_HEADS)
         try:
             test = read_corpus("test")
         except TriageError:
@@ -208,6 +340,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--title", help="the letter's title or subject line")
     s.add_argument("--model", help="model store or version folder (default: the store's current)")
     s.add_argument("--store", help="model store folder (default $TRIAGE_MODEL_STORE or models/)")
+    s.add_argument("--received", help="the day the letter arrived (YYYY-MM-DD): adds deadlines")
+    s.add_argument("--redact", action="store_true",
+                   help="take names, ID/phone/bank numbers and house addresses out of the output")
     s.set_defaults(func=cmd_suggest)
 
     def data_args(q: argparse.ArgumentParser) -> None:
@@ -247,6 +382,43 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--split", default="train", choices=["train", "test"])
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=cmd_corpus_stats)
+
+    def letters_args(q: argparse.ArgumentParser) -> None:
+        q.add_argument("input", help="CSV / TSV / JSONL / XLSX file, or a folder of .txt files")
+        q.add_argument("--text-col", default="text", help="column with the letter text")
+        q.add_argument("--title-col", default=None, help="column with the title (optional)")
+        q.add_argument("--id-col", default="id", help="column with the letter id (default id; "
+                       "row numbers when absent)")
+        q.add_argument("--date-col", default=None, help="column with the date received")
+
+    r = sub.add_parser("redact", help="print a letter with its personal data taken out")
+    r.add_argument("text", nargs="?", help="the letter text (or use --file / stdin)")
+    r.add_argument("--file", help="read the letter from a file in any supported encoding")
+    r.set_defaults(func=cmd_redact)
+
+    si = sub.add_parser("similar", help="find earlier letters on the same matter")
+    letters_args(si)
+    si.add_argument("--letter", help="a new letter: list the file's letters similar to it")
+    si.add_argument("--file", help="the new letter from a file instead of --letter")
+    si.add_argument("--threshold", type=float, default=None,
+                    help="least similarity (default: policy.yaml repeats.min_similarity)")
+    si.add_argument("--top", type=int, default=3, help="at most this many matches per letter")
+    si.add_argument("--show-text", action="store_true", help="print the start of each letter")
+    si.add_argument("--redact", action="store_true", help="with --show-text: redact it")
+    si.set_defaults(func=cmd_similar)
+
+    h = sub.add_parser("hotspots", help="a period's letters grouped by place and issue")
+    letters_args(h)
+    h.add_argument("--since", help="first day (YYYY-MM-DD, with --date-col)")
+    h.add_argument("--until", help="last day (YYYY-MM-DD, with --date-col)")
+    h.add_argument("--level", default="town", choices=["county", "town", "village", "place"],
+                   help="group places at this level (default town)")
+    h.add_argument("--top", type=int, default=10, help="how many clusters (default 10)")
+    h.add_argument("--min-count", type=int, default=2, help="smallest cluster (default 2)")
+    h.add_argument("--json", action="store_true", help="print one JSON object")
+    h.add_argument("--model", help="model store or version folder")
+    h.add_argument("--store", help="model store folder")
+    h.set_defaults(func=cmd_hotspots)
 
     v = sub.add_parser("serve", help="start the HTTP service")
     v.add_argument("--host", default="127.0.0.1")

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from triage.catalog import FLAGS
 from triage.errors import DataError, LetterError
 from triage.normalize import decode_bytes
 from triage.pipeline import HEADS
@@ -30,6 +31,8 @@ class Dataset:
     ids: list[str]
     source: str
     skipped: list[str] = field(default_factory=list)
+    # per-letter values that are not classifier labels (the corpus' labelled ``place``)
+    extras: dict[str, list[Any]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -63,6 +66,22 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
     for record in reader:
         yield reader.line_num, record
+
+
+def _read_rows(path: Path) -> tuple[list[tuple[int, dict[str, Any]]], set[str]]:
+    """All rows of a table file and the column names seen; DataError when unreadable."""
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    try:
+        rows = list(_rows(path))
+    except LetterError as exc:
+        raise DataError(str(exc)) from exc
+    except (OSError, ValueError, KeyError) as exc:
+        raise DataError(f"{path}: cannot read it as {path.suffix or 'CSV'} ({exc})") from exc
+    cols: set[str] = set()
+    for _, rec in rows:
+        cols.update(k for k in rec if k != "__error__")
+    return rows, cols
 
 
 def _cell(value: Any) -> str:
@@ -100,18 +119,8 @@ def read_labelled(path: str | Path, *, text_col: str = "text", title_col: str | 
     """
     path = Path(path)
     label_cols = label_cols or {"issue_type": "label"}
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
-    try:
-        rows = list(_rows(path))
-    except LetterError as exc:
-        raise DataError(str(exc)) from exc
-    except (OSError, ValueError, KeyError) as exc:
-        raise DataError(f"{path}: cannot read it as {path.suffix or 'CSV'} ({exc})") from exc
+    rows, seen_cols = _read_rows(path)
     data = Dataset([], [], {h: [] for h in label_cols}, [], str(path))
-    seen_cols: set[str] = set()
-    for _, rec in rows:
-        seen_cols.update(k for k in rec if k != "__error__")
     needed = [text_col, *label_cols.values()]
     if title_col and not title_optional:
         needed.append(title_col)
@@ -145,6 +154,20 @@ def read_labelled(path: str | Path, *, text_col: str = "text", title_col: str | 
 
 
 CORPUS_LABELS = {h: h for h in HEADS}
+FLAG_HEADS = tuple(f"flag_{f}" for f in FLAGS)
+# every head a corpus-trained model has: the classification heads, the legal channel of
+# litigation-related letters ("none" for the others) and one yes/no head per flag
+CORPUS_HEADS = (*HEADS, "channel", *FLAG_HEADS)
+
+
+def _corpus_extras(path: Path) -> dict[str, dict[str, Any]]:
+    """channel, flags and place of each letter of a corpus file, by id."""
+    out: dict[str, dict[str, Any]] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            rec = json.loads(line)
+            out[str(rec.get("id"))] = rec
+    return out
 
 
 def read_corpus(split: str = "train", corpus_dir: str | Path | None = None) -> Dataset:
@@ -160,12 +183,106 @@ def read_corpus(split: str = "train", corpus_dir: str | Path | None = None) -> D
         shown = str(folder.resolve().relative_to(CORPUS_DIR.resolve().parent))
     except ValueError:
         shown = str(folder)
-    out = Dataset([], [], {h: [] for h in HEADS}, [], shown)
-    for p in parts:
+    out = Dataset([], [], {h: [] for h in CORPUS_HEADS}, [], shown, extras={"place": []})
+    for f, p in zip(files, parts, strict=True):
+        extra = _corpus_extras(f)
         out.texts += p.texts
         out.titles += p.titles
         out.ids += p.ids
         out.skipped += p.skipped
         for h in HEADS:
             out.labels[h] += p.labels[h]
+        for lid in p.ids:
+            rec = extra.get(lid, {})
+            flags = set(rec.get("flags") or ())
+            out.labels["channel"].append(str(rec.get("channel") or "none"))
+            for fid, head in zip(FLAGS, FLAG_HEADS, strict=True):
+                out.labels[head].append(str(fid in flags))
+            out.extras["place"].append(rec.get("place") or None)
     return out
+
+
+@dataclass
+class Letter:
+    """An unlabelled letter of an input file (for similar, hotspots and bulk runs)."""
+
+    id: str
+    text: str
+    title: str | None = None
+    received: str | None = None  # ISO date, when the file has one
+    row: int = 0
+
+
+def _iso_date(value: Any) -> str | None:
+    """A date cell as YYYY-MM-DD (accepts 2026-11-22, 2026/11/22, 2026.11.22, 20261122,
+    2026年11月22日 and datetime cells); None when empty; ValueError when unreadable."""
+    import datetime as dt
+    import re
+
+    if value is None or value == "":
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    m = re.fullmatch(r"\s*(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?(?:[ T].*)?\s*", str(value))
+    if not m:
+        m = re.fullmatch(r"\s*(\d{4})(\d{2})(\d{2})\s*", str(value))
+    if not m:
+        raise ValueError(f"{value!r} is not a date (write it as YYYY-MM-DD)")
+    return dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3))).isoformat()
+
+
+def read_letters(path: str | Path, *, text_col: str = "text", title_col: str | None = None,
+                 id_col: str | None = "id", date_col: str | None = None,
+                 warn: bool = True) -> tuple[list[Letter], list[str]]:
+    """Letters of a CSV / TSV / JSONL / XLSX file, or of a folder of .txt files.
+
+    Returns the letters and the skipped rows' reasons ("file: row N: what; skipped"). A
+    missing id column falls back to the row number; a missing date column is an error only
+    when ``date_col`` was asked for by name.
+    """
+    path = Path(path)
+    letters: list[Letter] = []
+    skipped: list[str] = []
+    if path.is_dir():
+        for n, f in enumerate(sorted(path.rglob("*.txt")), start=1):
+            try:
+                text, _ = decode_bytes(f.read_bytes(), str(f))
+            except (LetterError, OSError) as exc:
+                skipped.append(f"{f}: {exc}; skipped")
+                continue
+            if not text.strip():
+                skipped.append(f"{f}: empty; skipped")
+                continue
+            letters.append(Letter(id=str(f.relative_to(path)), text=text, row=n))
+    else:
+        rows, cols = _read_rows(path)
+        missing = [c for c in (text_col, title_col, date_col) if c and cols and c not in cols]
+        if missing:
+            raise DataError(f"{path}: no column {missing}; the file has {sorted(cols)} — "
+                            "choose columns with --text-col / --title-col / --date-col")
+        for n, rec in rows:
+            reason = rec.get("__error__")
+            text = _cell(rec.get(text_col))
+            received = None
+            if not reason and not text:
+                reason = f"column '{text_col}' is empty"
+            if not reason and date_col:
+                try:
+                    received = _iso_date(rec.get(date_col))
+                except ValueError as exc:
+                    reason = f"column '{date_col}': {exc}"
+            if reason:
+                skipped.append(f"{path}: row {n}: {reason}; skipped")
+                continue
+            lid = _cell(rec.get(id_col)) if id_col and id_col in cols else ""
+            letters.append(Letter(id=lid or str(n), text=text,
+                                  title=_cell(rec.get(title_col)) or None if title_col else None,
+                                  received=received, row=n))
+    if warn:
+        for line in skipped:
+            print(line, file=sys.stderr)
+    if not letters:
+        raise DataError(f"{path}: no usable letters ({len(skipped)} skipped)")
+    return letters, skipped

@@ -24,14 +24,23 @@ from training.evaluate import BASELINES, DEFAULT_PARAMS, score
 from training.report import model_card, plot_confusion
 from triage.catalog import load_catalog
 from triage.classify import LetterClassifier
+from triage.extract import Extractor, PlaceRanker, people_counter
+from triage.flags import choose_thresholds, rule_hit
 from triage.modelstore import MODEL_FILE, register_version, sha256_file, write_json_atomic
-from triage.pipeline import BUNDLE_FORMAT, Triage, prepare_letter
+from triage.pipeline import BUNDLE_FORMAT, Triage, compose_text, normalize_letter
+from triage.rules import load_rules
 
 
-def prepare_all(data: Dataset) -> list[str]:
-    """Normalized texts as the model sees them (the same function the suggestion uses)."""
-    return [prepare_letter(t, ti, where=f"{data.source} letter {i}")
-            for i, (t, ti) in enumerate(zip(data.texts, data.titles, strict=True), start=1)]
+def prepare_all(data: Dataset, title_repeat: int = 2) -> list[str]:
+    """Normalized texts as the model sees them (the same functions the suggestion uses).
+
+    ``title_repeat=1`` gives the text the extractor and the flag rules see.
+    """
+    out = []
+    for i, (t, ti) in enumerate(zip(data.texts, data.titles, strict=True), start=1):
+        body, head = normalize_letter(t, ti, where=f"{data.source} letter {i}")
+        out.append(compose_text(body, head, title_repeat=title_repeat))
+    return out
 
 
 def data_hash(data: Dataset) -> str:
@@ -43,28 +52,73 @@ def data_hash(data: Dataset) -> str:
     return h.hexdigest()
 
 
-def out_of_fold(clf: LetterClassifier, texts: list[str], y: list[str], folds: int = 3,
-                seed: int = 0) -> tuple[np.ndarray, np.ndarray] | None:
-    """Out-of-fold (top score, predicted label) of the first head; None if a class is too rare.
+def oof_proba(clf: LetterClassifier, Xf: Any, y: list[str], folds: int = 3,
+              seed: int = 0) -> tuple[np.ndarray, np.ndarray] | None:
+    """Out-of-fold class probabilities of one head; None if a class is too rare to split.
 
-    The features are those of ``clf`` (fitted on all letters): only the head is refitted per
-    fold, which is what the threshold depends on, at a fraction of the cost of a full refit.
+    The features ``Xf`` are those of ``clf`` (fitted on all letters): only the head is refitted
+    per fold, which is what thresholds depend on, at a fraction of the cost of a full refit.
+
+    Returns
+    -------
+    tuple of (probabilities, classes)
     """
     y_arr = np.asarray(y, dtype=object).astype(str)
+    classes = np.unique(y_arr)
     k = min(folds, int(np.unique(y_arr, return_counts=True)[1].min()))
     if k < 2:
         return None
-    Xf = clf.transform_texts(texts)
-    splits = list(StratifiedKFold(k, shuffle=True, random_state=seed).split(texts, y_arr))
+    splits = list(StratifiedKFold(k, shuffle=True, random_state=seed).split(y_arr, y_arr))
     heads = Parallel(n_jobs=-1, prefer="threads")(
         delayed(clf.make_head(y_arr[tr]).fit)(Xf[tr], y_arr[tr]) for tr, _ in splits)
-    top = np.zeros(len(y_arr))
-    pred = np.empty(len(y_arr), dtype=object)
+    proba = np.zeros((len(y_arr), len(classes)))
     for head, (_, te) in zip(heads, splits, strict=True):
-        p = head.predict_proba(Xf[te])
-        top[te] = p.max(axis=1)
-        pred[te] = head.classes_[p.argmax(axis=1)]
-    return top, pred.astype(str)
+        cols = [int(np.searchsorted(classes, c)) for c in head.classes_]
+        proba[np.ix_(te, cols)] = head.predict_proba(Xf[te])
+    return proba, classes
+
+
+def out_of_fold(clf: LetterClassifier, texts: list[str], y: list[str], folds: int = 3,
+                seed: int = 0) -> tuple[np.ndarray, np.ndarray] | None:
+    """Out-of-fold (top score, predicted label) of one head; None if a class is too rare."""
+    res = oof_proba(clf, clf.transform_texts(texts), y, folds, seed)
+    if res is None:
+        return None
+    proba, classes = res
+    return proba.max(axis=1), classes[proba.argmax(axis=1)].astype(str)
+
+
+def fit_flag_thresholds(clf: LetterClassifier, heads: list[str], texts: list[str],
+                        plain: list[str], data: Dataset) -> dict[str, tuple[float, float]]:
+    """(t_rule, t_model) per flag head, from out-of-fold scores and the rules' matches."""
+    rules = load_rules()
+    count = people_counter(rules)
+    Xf = clf.transform_texts(texts)
+    out: dict[str, tuple[float, float]] = {}
+    for fid, rule in rules.flags.items():
+        head = f"flag_{fid}"
+        if head not in heads:
+            continue
+        res = oof_proba(clf, Xf, data.labels[head])
+        if res is None:
+            continue
+        proba, classes = res
+        scores = proba[:, list(classes).index("True")] if "True" in classes else np.zeros(
+            len(texts))
+        fired = [rule_hit(rule, t, count) is not None for t in plain]
+        truth = [v == "True" for v in data.labels[head]]
+        out[fid] = choose_thresholds(scores.tolist(), fired, truth, rule.target_recall)
+    return out
+
+
+def fit_place_ranker(plain: list[str], places: list[str | None]) -> PlaceRanker:
+    """The jurisdiction ranker, trained on the letters' labelled places."""
+    from triage.normalize import normalize_text
+
+    extractor = Extractor.load()
+    bounds = [extractor.bounds(t) for t in plain]
+    gold = [normalize_text(p) if p else None for p in places]
+    return PlaceRanker(extractor.rules.places).fit(plain, gold, bounds)
 
 
 def review_threshold(top: np.ndarray, right: np.ndarray, target: float) -> float:
@@ -110,6 +164,47 @@ def _baseline_predictions(train: Dataset, test: Dataset,
     return out
 
 
+def evaluate_extras(sugg: list[Any], test: Dataset) -> dict[str, Any]:
+    """Flags, legal channel and jurisdiction of the suggestions against the test labels."""
+    out: dict[str, Any] = {}
+    for fid in load_rules().flags:
+        head = f"flag_{fid}"
+        if head not in test.labels:
+            continue
+        truth = [v == "True" for v in test.labels[head]]
+        pred = [any(f.id == fid for f in s.flags) for s in sugg]
+        tp = sum(a and b for a, b in zip(pred, truth, strict=True))
+        fp = sum(a and not b for a, b in zip(pred, truth, strict=True))
+        fn = sum(b and not a for a, b in zip(pred, truth, strict=True))
+        p = tp / (tp + fp) if tp + fp else 0.0
+        r = tp / (tp + fn) if tp + fn else 0.0
+        out[head] = {"precision": round(p, 4), "recall": round(r, 4),
+                     "f1": round(2 * p * r / (p + r), 4) if p + r else 0.0,
+                     "support": tp + fn, "method": "held-out test set"}
+    if "channel" in test.labels:
+        pairs = [(t, s.legal_channel.id if s.legal_channel else "none")
+                 for t, s in zip(test.labels["channel"], sugg, strict=True) if t != "none"]
+        if pairs:
+            out["channel"] = {
+                "accuracy": round(float(np.mean([a == b for a, b in pairs])), 4),
+                "n": len(pairs), "method": "held-out litigation-related letters (the channel "
+                "is given only when the letter is predicted litigation-related)"}
+    places = test.extras.get("place")
+    if places:
+        from triage.normalize import normalize_text
+
+        pairs2 = [(normalize_text(g), s.jurisdiction.place if s.jurisdiction and
+                   s.jurisdiction.source == "text" else None)
+                  for g, s in zip(places, sugg, strict=True) if g]
+        out["jurisdiction"] = {
+            "exact": round(float(np.mean([g == p for g, p in pairs2])), 4),
+            "overlap": round(float(np.mean([p is not None and (g in p or p in g)
+                                            for g, p in pairs2])), 4),
+            "n": len(pairs2), "method": "held-out letters that name a place; exact string, "
+            "and one containing the other"}
+    return out
+
+
 def evaluate_bundle(bundle: dict[str, Any], test: Dataset,
                     train: Dataset) -> tuple[dict[str, Any], list[str]]:
     """Each head's figures on a held-out set, next to both baselines fitted on that head.
@@ -152,6 +247,7 @@ def evaluate_bundle(bundle: dict[str, Any], test: Dataset,
         top3 = [t in {a.id for a in s.agency[:3]}
                 for t, s in zip(test.labels["agency"], sugg, strict=True)]
         out["agency"]["top3_accuracy"] = round(float(np.mean(top3)), 4)
+    out.update(evaluate_extras(sugg, test))
     out["needs_review_share"] = {"value": round(float(np.mean([s.needs_review for s in sugg])),
                                                 4), "n": len(sugg),
                                      "method": "held-out test set"}
@@ -181,6 +277,7 @@ def train_version(data: Dataset, store: Path, *, heads: list[str], test: Dataset
 
     log_step(f"preparing {len(data)} letters …")
     texts = prepare_all(data)
+    plain = prepare_all(data, title_repeat=1)
     Y = np.column_stack([np.asarray(data.labels[h], dtype=object) for h in heads])
     log_step(f"fitting {len(heads)} head(s): {', '.join(heads)} …")
     clf = LetterClassifier(**params).fit(texts, Y)
@@ -190,8 +287,14 @@ def train_version(data: Dataset, store: Path, *, heads: list[str], test: Dataset
     oof = out_of_fold(clf, texts, list(truth))
     threshold = (review_threshold(oof[0], oof[1] == truth, catalog.policy.target_accuracy)
                  if oof else catalog.policy.min_issue_score)
-    bundle = {"format": BUNDLE_FORMAT, "classifier": clf, "heads": heads,
-              "review_threshold": threshold}
+    bundle: dict[str, Any] = {"format": BUNDLE_FORMAT, "classifier": clf, "heads": heads,
+                              "review_threshold": threshold}
+    if any(h.startswith("flag_") for h in heads):
+        log_step("flag thresholds from out-of-fold predictions …")
+        bundle["flag_thresholds"] = fit_flag_thresholds(clf, heads, texts, plain, data)
+    if data.extras.get("place"):
+        log_step("place ranker (属地) …")
+        bundle["place_ranker"] = fit_place_ranker(plain, data.extras["place"])
     evaluation: dict[str, Any] = {}
     chart: tuple[list[str], list[str], str] | None = None
     if test is not None:

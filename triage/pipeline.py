@@ -1,13 +1,16 @@
 """``Triage``: the one entry point — text in, ``Suggestion`` out.
 
-normalize → segment (inside the classifier's word features) → classify → route → Suggestion.
+normalize → segment (inside the classifier's word features) → extract (spaCy) → classify →
+route (事权, 属地, 访诉分离) → flags → deadlines → Suggestion.
 The CLI, the service and the bulk runner all call this; none of them repeats its logic.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,19 +18,29 @@ import numpy as np
 
 from triage.catalog import NATURES, Catalog, load_catalog
 from triage.classify import LetterClassifier
+from triage.deadlines import compute, load_deadline_rules
 from triage.errors import LetterError, ModelError
+from triage.extract import Extraction, Extractor, people_counter
+from triage.flags import FlagHit, detect
 from triage.modelstore import load_verified
 from triage.normalize import normalize_text
+from triage.redact import redact
 from triage.route import rank_agencies
+from triage.rules import load_rules
 from triage.suggestion import (
     AgencyScore,
     Explanation,
+    Flag,
     IssueScore,
+    Jurisdiction,
+    LegalChannel,
     LitigationScore,
     NatureScore,
+    Similar,
     Suggestion,
 )
 
+log = logging.getLogger(__name__)
 HEADS = ("issue_type", "subtype", "agency", "nature", "litigation_related")
 BUNDLE_FORMAT = 1
 
@@ -44,6 +57,16 @@ def compose_text(text: str, title: str | None = None, title_repeat: int = 2) -> 
 
 def prepare_letter(text: Any, title: Any = None, *, max_chars: int = 200_000,
                    where: str = "letter") -> str:
+    """Validate and normalize one letter; the text the classifier sees (title weighed twice).
+
+    See :func:`normalize_letter` for the parameters and errors.
+    """
+    body, head = normalize_letter(text, title, max_chars=max_chars, where=where)
+    return compose_text(body, head)
+
+
+def normalize_letter(text: Any, title: Any = None, *, max_chars: int = 200_000,
+                     where: str = "letter") -> tuple[str, str | None]:
     """Validate and normalize one letter; raise ``LetterError`` saying what to fix.
 
     Parameters
@@ -57,8 +80,8 @@ def prepare_letter(text: Any, title: Any = None, *, max_chars: int = 200_000,
 
     Returns
     -------
-    str
-        The normalized text the classifier sees.
+    tuple of (str, str or None)
+        The normalized body and title.
     """
     if not isinstance(text, str):
         raise LetterError(f"{where}: the text is {type(text).__name__}, expected a string")
@@ -76,7 +99,7 @@ def prepare_letter(text: Any, title: Any = None, *, max_chars: int = 200_000,
                           "send the letter's text")
     if len(body) > max_chars:
         raise too_long(len(body))
-    return compose_text(body, normalize_text(title) if title else None)
+    return body, (normalize_text(title) or None) if title else None
 
 
 def combine_issue_scores(level1: dict[str, float], subtype: dict[str, float],
@@ -104,13 +127,14 @@ def combine_issue_scores(level1: dict[str, float], subtype: dict[str, float],
 
 
 class Triage:
-    """A loaded model with its catalog; turns letters into suggestions.
+    """A loaded model with its catalog and rules; turns letters into suggestions.
 
-    Use :meth:`load`; the constructor takes already-verified parts.
+    Use :meth:`load`; the constructor takes already-verified parts. Set :attr:`index` to a
+    :class:`triage.similar.LetterIndex` of stored letters to link repeats.
     """
 
     def __init__(self, bundle: dict[str, Any], metadata: dict[str, Any],
-                 catalog: Catalog) -> None:
+                 catalog: Catalog, corpus_dir: str | os.PathLike[str] | None = None) -> None:
         if not isinstance(bundle, dict) or bundle.get("format") != BUNDLE_FORMAT:
             raise ModelError("the model file is not a triage model bundle of format "
                              f"{BUNDLE_FORMAT}; retrain it with this version of `triage train`")
@@ -118,8 +142,17 @@ class Triage:
         self.heads: list[str] = list(bundle["heads"])
         self.metadata = metadata
         self.catalog = catalog
+        self.rules = load_rules(corpus_dir)
+        self.deadline_rules = load_deadline_rules(corpus_dir)
         self.review_threshold = float(bundle.get("review_threshold",
                                                  catalog.policy.min_issue_score))
+        self.flag_thresholds: dict[str, tuple[float, float]] = {
+            k: (float(v[0]), float(v[1])) for k, v in (bundle.get("flag_thresholds") or {}).items()}
+        self.place_ranker = bundle.get("place_ranker")
+        self.people_count = people_counter(self.rules)
+        self.index: Any = None  # a LetterIndex, when repeats are to be linked
+        self._extractor: Extractor | None = None
+        self._extractor_lock = threading.Lock()
 
     @classmethod
     def load(cls, model_dir: str | os.PathLike[str] | None = None,
@@ -131,7 +164,8 @@ class Triage:
         model_dir : path or None
             A model store, or one version folder inside a store.
         corpus_dir : path or None
-            Folder with taxonomy.yaml / agencies.yaml / policy.yaml (default corpus/).
+            Folder with taxonomy.yaml / agencies.yaml / policy.yaml / rules.yaml (default
+            corpus/).
 
         Raises
         ------
@@ -141,17 +175,30 @@ class Triage:
             The catalogs are inconsistent.
         """
         bundle, metadata = load_verified(model_dir)
-        return cls(bundle, metadata, load_catalog(corpus_dir))
+        return cls(bundle, metadata, load_catalog(corpus_dir), corpus_dir)
 
     @property
     def model_version(self) -> str:
         return str(self.metadata.get("version", "unknown"))
 
+    @property
+    def extractor(self) -> Extractor:
+        """The spaCy extraction pipeline, built on first use (it takes a few seconds)."""
+        with self._extractor_lock:
+            if self._extractor is None:
+                self._extractor = Extractor(self.rules, self.catalog, self.place_ranker)
+            return self._extractor
+
     def suggest(self, text: str, title: str | None = None,
                 received: dt.date | None = None) -> Suggestion:
-        """Suggest issue type, agency, nature and litigation routing for one letter.
+        """Suggest issue type, agency, nature, legal channel, flags and deadlines for a letter.
 
-        ``received`` is accepted for the deadlines; they are not computed yet (empty dict).
+        Parameters
+        ----------
+        text, title : str
+            The letter and its optional subject line.
+        received : date, optional
+            The day it arrived; the deadlines are counted from it (none without it).
 
         Raises
         ------
@@ -161,20 +208,32 @@ class Triage:
         return self.suggest_many([text], [title], received=received)[0]
 
     def suggest_many(self, texts: Sequence[str], titles: Sequence[str | None] | None = None,
-                     received: dt.date | None = None) -> list[Suggestion]:
+                     received: dt.date | Sequence[dt.date | None] | None = None,
+                     ) -> list[Suggestion]:
         """Suggestions for a batch of letters (features are computed in one pass)."""
         titles = list(titles) if titles is not None else [None] * len(texts)
         if len(titles) != len(texts):
             raise LetterError(f"suggest_many: {len(texts)} texts but {len(titles)} titles")
+        days = (list(received) if isinstance(received, Sequence) and not isinstance(received, str)
+                else [received] * len(texts))
+        if len(days) != len(texts):
+            raise LetterError(f"suggest_many: {len(texts)} texts but {len(days)} dates")
         limit = self.catalog.policy.max_letter_chars
-        prepared = [prepare_letter(t, ti, max_chars=limit,
-                                   where=f"letter {i + 1}" if len(texts) > 1 else "letter")
-                    for i, (t, ti) in enumerate(zip(texts, titles, strict=True))]
-        if not prepared:
+        parts = [normalize_letter(t, ti, max_chars=limit,
+                                  where=f"letter {i + 1}" if len(texts) > 1 else "letter")
+                 for i, (t, ti) in enumerate(zip(texts, titles, strict=True))]
+        if not parts:
             return []
+        prepared = [compose_text(body, head) for body, head in parts]
+        plain = [compose_text(body, head, title_repeat=1) for body, head in parts]
         features = self.classifier.transform_texts(prepared)
         probs = self.classifier.predict_proba_features(features)
-        return [self._build(features[i], [p[i] for p in probs]) for i in range(len(prepared))]
+        extractions = self.extractor.extract_many(plain)
+        if log.isEnabledFor(logging.DEBUG):  # letters are personal data: never at INFO, redacted
+            for i, text in enumerate(plain):
+                log.debug("letter %d of %d: %s", i + 1, len(plain), redact(text)[:200])
+        return [self._build(features[i], [p[i] for p in probs], plain[i], extractions[i],
+                            days[i]) for i in range(len(prepared))]
 
     # -- assembling one suggestion ---------------------------------------------------------
     def _head(self, name: str, probs: list[np.ndarray]) -> dict[str, float] | None:
@@ -184,7 +243,8 @@ class Triage:
         return dict(zip(self.classifier.heads_[j].classes_.tolist(), probs[j].tolist(),
                         strict=True))
 
-    def _build(self, row: Any, probs: list[np.ndarray]) -> Suggestion:
+    def _build(self, row: Any, probs: list[np.ndarray], text: str, found: Extraction,
+               received: dt.date | None) -> Suggestion:
         cat = self.catalog
         subtype = self._head("subtype", probs) or {}
         issue = combine_issue_scores(self._head("issue_type", probs) or {}, subtype,
@@ -196,13 +256,18 @@ class Triage:
         issues = [self._issue_score(iid, score, subtype) for iid, score in ranked]
         lit_score = LitigationScore(value=lit.get("True", 0.0) >= cat.policy.litigation_threshold,
                                     score=round(lit.get("True", 0.0), 4)) if lit else None
+        litigation = bool(lit_score and lit_score.value)
+        jurisdiction = (Jurisdiction(place=found.place, source="text",
+                                     score=round(found.place_score, 4)) if found.place
+                        else Jurisdiction(place=self.rules.office_area, source="office")
+                        if self.rules.office_area else None)
         agencies = []
         if agency or any(s in cat.subtypes for s in subtype):
-            for aid, score in rank_agencies(cat, agency, subtype,
-                                            bool(lit_score and lit_score.value)):
+            for aid, score in rank_agencies(cat, agency, subtype, litigation):
                 ag = cat.agencies.get(aid)
                 agencies.append(AgencyScore(id=aid, name=ag.name if ag else aid,
-                                            score=round(score, 4)))
+                                            jurisdiction=jurisdiction.place if jurisdiction
+                                            else None, score=round(score, 4)))
         nat = None
         if nature:
             nid, nscore = max(nature.items(), key=lambda kv: kv[1])
@@ -214,11 +279,57 @@ class Triage:
                                                ranked[0][0], k) if ranked else [],
             agency=(self.classifier.explain(row, self.heads.index("agency"), agencies[0].id, k)
                     if agencies and agencies[0].id in agency else []))
+        channel = self._channel(probs) if litigation else None
+        flags = [Flag(id=h.id, evidence=h.evidence, source=h.source, score=h.score)
+                 for h in self._flags(text, probs)]
+        similar: list[Similar] = []
+        if self.index is not None:
+            similar = [Similar(id=lid, score=round(sc, 4)) for lid, sc in self.index.query(text)]
+            if similar and not any(f.id == "repeat" for f in flags):
+                flags.append(Flag(id="repeat", source="store", score=similar[0].score,
+                                  evidence=f"与已登记来信 {similar[0].id} 相似"
+                                           f"（{similar[0].score:.2f}）"))
         top_score = ranked[0][1] if ranked else 0.0
+        danger = any(f.id == "danger" for f in flags)
         return Suggestion(model_version=self.model_version, issue_type=issues,
                           litigation_related=lit_score, nature=nat, agency=agencies,
-                          explanation=explanation,
-                          needs_review=top_score < self.review_threshold)
+                          legal_channel=channel, jurisdiction=jurisdiction, flags=flags,
+                          similar=similar,
+                          deadlines=compute(received, self.deadline_rules) if received else {},
+                          entities=found.entities(), explanation=explanation,
+                          needs_review=top_score < self.review_threshold or danger)
+
+    def _channel(self, probs: list[np.ndarray]) -> LegalChannel | None:
+        scores = self._head("channel", probs)
+        if not scores:
+            return None
+        options = {c: p for c, p in scores.items() if c in self.rules.channels}
+        if not options:
+            return None
+        cid = max(options, key=lambda c: options[c])
+        ch = self.rules.channels[cid]
+        total = sum(options.values()) or 1.0
+        return LegalChannel(id=cid, name=ch.name, agency=ch.agency, notice=ch.notice,
+                            score=round(options[cid] / total, 4))
+
+    def _flag_scores(self, probs: list[np.ndarray]) -> dict[str, float]:
+        out = {}
+        for fid in self.rules.flags:
+            head = self._head(f"flag_{fid}", probs)
+            if head is not None:
+                out[fid] = head.get("True", 0.0)
+        return out
+
+    def _flags(self, text: str, probs: list[np.ndarray]) -> list[FlagHit]:
+        def score_sentences(fid: str, sents: list[str]) -> list[float]:
+            j = self.heads.index(f"flag_{fid}")
+            p = self.classifier.predict_proba_features(self.classifier.transform_texts(sents))
+            classes = self.classifier.heads_[j].classes_.tolist()
+            return p[j][:, classes.index("True")].tolist() if "True" in classes else [0.0] * len(
+                sents)
+
+        return detect(self.rules, text, self._flag_scores(probs), self.flag_thresholds,
+                      score_sentences, self.people_count)
 
     def _issue_score(self, iid: str, score: float, subtype: dict[str, float]) -> IssueScore:
         it = self.catalog.issue_types.get(iid)

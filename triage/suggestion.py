@@ -34,6 +34,31 @@ class NatureScore(BaseModel):
 class Flag(BaseModel):
     id: str
     evidence: str = ""
+    source: str = "rule"  # rule, model or store (a similar earlier letter)
+    score: float = 1.0
+
+
+class LegalChannel(BaseModel):
+    """访诉分离: the legal procedure a litigation-related letter belongs in."""
+
+    id: str
+    name: str
+    agency: str
+    notice: str
+    score: float
+
+
+class Jurisdiction(BaseModel):
+    """属地: where the matter happened (from the text) or the office's own area."""
+
+    place: str
+    source: str  # "text" or "office"
+    score: float = 0.0
+
+
+class Similar(BaseModel):
+    id: str
+    score: float
 
 
 class Explanation(BaseModel):
@@ -49,7 +74,10 @@ class Suggestion(BaseModel):
     litigation_related: LitigationScore | None = None
     nature: NatureScore | None = None
     agency: list[AgencyScore] = Field(default_factory=list)
+    legal_channel: LegalChannel | None = None
+    jurisdiction: Jurisdiction | None = None
     flags: list[Flag] = Field(default_factory=list)
+    similar: list[Similar] = Field(default_factory=list)
     deadlines: dict[str, str] = Field(default_factory=dict)
     entities: dict[str, list[str] | int] = Field(default_factory=dict)
     explanation: Explanation = Field(default_factory=Explanation)

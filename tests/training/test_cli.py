@@ -138,3 +138,74 @@ def test_cli_evaluate_existing_model_with_label_map(cli_env: dict[str, str],
     bad = run(["evaluate", "--model", str(model_store), "--data", str(data), "--map", "x"],
               cli_env)
     assert bad.returncode == 2 and "ours=theirs" in bad.stderr.decode()
+
+
+# -- similar, hotspots, redact, deadlines ----------------------------------------------------
+def _write_jsonl(path: Path, rows: list[dict[str, str]]) -> Path:
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n",
+                    encoding="utf-8")
+    return path
+
+
+def _corpus_rows(n: int) -> list[dict[str, str]]:
+    rows = []
+    for f in sorted((ROOT / "corpus" / "letters" / "train").glob("*.jsonl"))[:n]:
+        rec = json.loads(f.read_text(encoding="utf-8").splitlines()[0])
+        rows.append({"id": rec["id"], "text": rec["text"], "received": "2026-10-15"})
+    return rows
+
+
+def test_cli_similar_links_a_repeat_to_the_earlier_letter(cli_env: dict[str, str],
+                                                          tmp_path: Path) -> None:
+    repeat = json.loads((ROOT / "corpus" / "repeats" / "dev-1.jsonl").read_text(
+        encoding="utf-8").splitlines()[0])
+    original = next(json.loads(line) for f in (ROOT / "corpus" / "letters" / "train").glob(
+        "*.jsonl") for line in f.read_text(encoding="utf-8").splitlines()
+        if json.loads(line)["id"] == repeat["of"])
+    rows = _corpus_rows(30) + [
+        {"id": "first", "text": original["text"], "received": "2026-09-01"},
+        {"id": "again", "text": repeat["text"], "received": "2026-11-01"},
+        {"id": "bad", "text": "", "received": "2026-11-02"}]
+    f = _write_jsonl(tmp_path / "letters.jsonl", rows)
+    res = run(["similar", str(f), "--date-col", "received"], cli_env)
+    assert res.returncode == 0, res.stderr.decode()
+    links = [json.loads(line) for line in res.stdout.decode().splitlines()]
+    assert {"id": "again", "earlier": "first"}.items() <= links[-1].items()
+    assert not any(x["id"] == "first" for x in links)  # the first letter links to nothing later
+    assert f"row {len(rows)}: column 'text' is empty; skipped" in res.stderr.decode()
+    res = run(["similar", str(f), "--letter", repeat["text"]], cli_env)
+    assert json.loads(res.stdout)[0]["id"] in ("first", "again")
+
+
+def test_cli_hotspots_groups_by_place_and_issue(cli_env: dict[str, str], tmp_path: Path) -> None:
+    land = "我们是青禾县柳林镇石桥村村民，村里的地被征收修路，征地补偿款{}万元至今没有发到手。"
+    rows = [{"id": f"h{i}", "text": land.format(i + 3), "received": f"2026-10-1{i}"}
+            for i in range(4)] + [{"id": "late", "text": land.format(9),
+                                   "received": "2026-12-01"}]
+    f = _write_jsonl(tmp_path / "month.jsonl", rows)
+    res = run(["hotspots", str(f), "--date-col", "received", "--since", "2026-10-01",
+               "--until", "2026-10-31", "--json"], cli_env)
+    assert res.returncode == 0, res.stderr.decode()
+    out = json.loads(res.stdout)
+    assert out["letters"] == 4
+    top = out["hotspots"][0]
+    assert top["count"] == 4 and top["issue_type"] == "land" and "柳林镇" in top["place"]
+    res = run(["hotspots", str(f), "--since", "2026-10-01"], cli_env)
+    assert res.returncode == 2 and "--date-col" in res.stderr.decode()
+
+
+def test_cli_redact(cli_env: dict[str, str]) -> None:
+    res = run(["redact", "我叫王小明，电话13812345678，住石桥村三组18号"], cli_env)
+    assert res.returncode == 0
+    assert res.stdout.decode().strip() == "我叫[姓名]，电话[电话]，住石桥村[地址]"
+
+
+def test_cli_suggest_received_and_redact(cli_env: dict[str, str]) -> None:
+    text = "我叫王小明，住青禾县柳林镇石桥村三组，再不给补偿款我就喝农药。"
+    res = run(["suggest", text, "--received", "2026-11-22", "--redact"], cli_env)
+    assert res.returncode == 0, res.stderr.decode()
+    out = json.loads(res.stdout)
+    assert out["deadlines"]["acceptance_due"] == "2026-12-07"
+    assert "王小明" not in res.stdout.decode()
+    res = run(["suggest", text, "--received", "22/11/2026"], cli_env)
+    assert res.returncode == 2 and "YYYY-MM-DD" in res.stderr.decode()

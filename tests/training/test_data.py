@@ -84,5 +84,12 @@ def test_read_corpus_has_every_head() -> None:
     data = read_corpus("train")
     assert len(data) >= 1000
     assert set(data.labels) == {"issue_type", "subtype", "agency", "nature",
-                                "litigation_related"}
+                                "litigation_related", "channel", "flag_collective",
+                                "flag_skip_level", "flag_repeat", "flag_danger"}
     assert not data.skipped
+    # the channel is "none" exactly for letters that are not litigation-related
+    for lit, ch in zip(data.labels["litigation_related"], data.labels["channel"], strict=True):
+        assert (ch == "none") == (lit != "True")
+    assert set(data.labels["flag_danger"]) == {"True", "False"}
+    assert len(data.extras["place"]) == len(data)
+    assert sum(p is not None for p in data.extras["place"]) > len(data) // 2

@@ -107,3 +107,91 @@ def test_load_refuses_version_not_in_manifest(store_copy: Path) -> None:
 def test_load_without_a_model_says_how_to_train(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="triage train"):
         Triage.load(tmp_path)
+
+
+# -- beyond the label: channel, jurisdiction, flags, deadlines, entities -----------------------
+DANGER = ("我叫某某某，青禾县柳林镇石桥村村民。村里修路占了我家两亩地，补偿款一分没给，"
+          "我找了镇里七八次都没人管。这个月底再不给钱，我就拿瓶农药到镇政府门口喝了。")
+HOME_AWAY = ("我家住在城关镇幸福小区，可我承包的地在沅水县白鹤乡枫树村，"
+             "今年村委会把我家那五亩地转包给了外地老板，没人跟我商量，请求帮我把地要回来。")
+
+
+def test_litigation_letter_gets_its_legal_channel_and_notice(triage: Triage) -> None:
+    out = triage.suggest(ENFORCE)
+    assert out.legal_channel is not None
+    assert out.legal_channel.id == "enforcement"
+    assert out.legal_channel.agency == "court"
+    assert "执行" in out.legal_channel.notice
+    assert triage.suggest(LAND).legal_channel is None  # not litigation-related: no channel
+
+
+def test_danger_flag_with_evidence_forces_review(triage: Triage) -> None:
+    out = triage.suggest(DANGER)
+    danger = [f for f in out.flags if f.id == "danger"]
+    assert danger and "农药" in danger[0].evidence
+    assert out.needs_review is True
+
+
+def test_jurisdiction_is_where_the_matter_is_and_goes_on_each_agency(triage: Triage) -> None:
+    out = triage.suggest(DANGER)
+    assert out.jurisdiction is not None and out.jurisdiction.source == "text"
+    assert "石桥村" in out.jurisdiction.place
+    assert all(a.jurisdiction == out.jurisdiction.place for a in out.agency)
+
+
+def test_jurisdiction_falls_back_to_the_office_area(triage: Triage) -> None:
+    out = triage.suggest("工资拖了三个月没发，老板说再等等，请帮忙讨薪。")
+    assert out.jurisdiction is not None
+    assert out.jurisdiction.source == "office"
+    assert out.jurisdiction.place == triage.rules.office_area
+
+
+def test_deadlines_from_the_received_date(triage: Triage) -> None:
+    import datetime as dt
+
+    out = triage.suggest(LAND, received=dt.date(2026, 11, 22)).model_dump(mode="json")
+    assert out["deadlines"]["received"] == "2026-11-22"
+    assert out["deadlines"]["acceptance_due"] == "2026-12-07"
+    assert "handling_due" in out["deadlines"] and "extended_due" in out["deadlines"]
+    assert triage.suggest(LAND).deadlines == {}
+
+
+def test_entities_in_the_suggestion(triage: Triage) -> None:
+    out = triage.suggest(LAND + "联系电话138****0000，涉及补偿款12万元。")
+    ent = out.entities
+    assert ent["phones"] == 1 and "12万元" in ent["amounts"]
+    assert any("东坪村" in p for p in ent["places"])
+
+
+def test_similar_letters_link_a_repeat(triage: Triage) -> None:
+    from training.data import read_corpus
+    from triage.similar import LetterIndex
+
+    data = read_corpus("train")
+    index = LetterIndex(triage.catalog.policy.min_similarity)
+    index.add(data.ids[::20] + ["earlier-1"], data.texts[::20] + [LAND])
+    triage.index = index
+    try:
+        again = ("东坪村村民再次反映：2023年村里二百多亩地被征收修物流园，征地补偿款和青苗费"
+                 "至今没有发到每户手里，村委会称钱被镇里扣着，请自然资源局督促。")
+        out = triage.suggest(again)
+        assert out.similar and out.similar[0].id == "earlier-1"
+        assert any(f.id == "repeat" for f in out.flags)
+        assert not triage.suggest(ENFORCE).similar
+    finally:
+        triage.index = None
+
+
+def test_letter_text_never_logged_at_info_and_redacted_at_debug(
+        triage: Triage, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    letter = "我叫王小明，电话13812345678，工资被拖欠了三个月，请劳动监察大队帮忙。"
+    with caplog.at_level(logging.INFO):
+        triage.suggest(letter)
+    assert "工资被拖欠" not in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="triage"):
+        triage.suggest(letter)
+    assert "工资被拖欠" in caplog.text  # the debug line shows the letter …
+    assert "王小明" not in caplog.text and "13812345678" not in caplog.text  # … redacted
