@@ -213,6 +213,10 @@ class PlaceRanker:
                     break
             for k in (1, 2):
                 f[f"pre{k}=" + text[max(0, s - k):s]] = 1
+            nxt2 = text[e:e + 2]
+            f["last2|next2=" + span[-2:] + "|" + nxt2] = 1
+            f["prev|first=" + (text[s - 1] if s else "^") + "|" + span[0]] = 1
+            f["last|next=" + span[-1] + "|" + (text[e] if e < len(text) else "$")] = 1
             feats.append(f)
         return feats
 
@@ -230,7 +234,7 @@ class PlaceRanker:
             y += [int(place is not None and text[s:e] == place) for s, e in cands]
         self.vectorizer = DictVectorizer()
         x = self.vectorizer.fit_transform(rows)
-        self.model = LogisticRegression(C=1.0, max_iter=2000)
+        self.model = LogisticRegression(C=3.0, max_iter=2000)
         self.model.fit(x, np.asarray(y))
         return self
 
