@@ -12,7 +12,13 @@ class Settings(BaseSettings):
 
     model_store: str | None = None  # default: models/ in the project
     corpus_dir: str | None = None  # default: corpus/ in the project
+    database_url: str | None = None  # default: SQLite file var/triage.db in the project
     max_body_bytes: int = 2_000_000
+    max_letter_chars: int = 200_000
+    cookie_secure: bool = False  # set true behind HTTPS
+    # how much worse (issue-type accuracy on the corpus test set) a candidate may be and
+    # still be promoted without --force
+    promote_tolerance: float = 0.01
 
 
 @lru_cache(maxsize=1)
