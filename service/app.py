@@ -1,75 +1,157 @@
-"""FastAPI app: POST /suggest and GET /healthz (the clerk service grows from here)."""
+"""FastAPI app: the JSON API (service/api.py), the clerk web page (service/web.py), health."""
 
 from __future__ import annotations
 
+import logging
+import secrets
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from service.deps import TriageDep, get_triage
-from service.schemas import ErrorBody, Health, SuggestRequest
+from service import metrics
+from service.api import router as api_router
+from service.deps import get_holder, get_store
+from service.schemas import Health
 from service.settings import get_settings
-from triage import LetterError, ModelError, Suggestion, TriageError
+from service.store import StoreError, StoreUnavailable
+from triage import LetterError, ModelError, TriageError
 
+log = logging.getLogger("triage.service")
 FORM = "application/x-www-form-urlencoded"
-ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorBody, "description": "the letter cannot be processed"},
-    413: {"model": ErrorBody, "description": "request body too large"},
-    503: {"model": ErrorBody, "description": "no usable model"},
-}
+JSON_PATHS = ("/suggest", "/letters")
+
+
+def ensure_first_admin() -> None:
+    """On a store with no users, make ``admin`` with a random password and say how to log in
+    (also written to var/first-admin.txt, readable by the owner only)."""
+    store = get_store()
+    if store.count_users():
+        return
+    password = secrets.token_urlsafe(12)
+    try:
+        store.add_user("admin", password, "admin", actor="first-start")
+    except StoreError:  # another worker made it first
+        return
+    note = _note_path(store.url)
+    try:
+        note.parent.mkdir(exist_ok=True)
+        note.write_text(f"user: admin\npassword: {password}\n", encoding="utf-8")
+        note.chmod(0o600)
+    except OSError:
+        pass
+    print(f"\nFirst start: created the admin account.\n  log in at /login as 'admin' with "
+          f"password {password}\n  (also in {note.name} beside the database; add clerks with "
+          "`triage users add NAME --role clerk`)\n", file=sys.stderr, flush=True)
+
+
+def _note_path(url: str) -> Path:
+    """var/first-admin.txt beside a SQLite file, else in the project's var/."""
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    if u.get_backend_name() == "sqlite" and u.database and u.database != ":memory:":
+        return Path(u.database).resolve().parent / "first-admin.txt"
+    return Path(__file__).resolve().parent.parent / "var" / "first-admin.txt"
+
+
+@asynccontextmanager
+async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    try:
+        ensure_first_admin()
+    except TriageError as exc:
+        log.error("database not usable at start: %s", exc)
+    yield
 
 
 def create_app() -> FastAPI:
-    app = FastAPI(title="Petition letter triage", version="0.1.0",
-                  description="Routing suggestions for Chinese petition letters (信访来信).")
+    app = FastAPI(lifespan=lifespan, title="Petition letter triage", version="0.2.0",
+                  description="Routing suggestions for Chinese petition letters (信访来信), "
+                  "the clerks' confirmation queue, decisions and audit. Authenticate with "
+                  "`Authorization: Bearer <token>` (`triage users token NAME`).")
 
     @app.middleware("http")
     async def limit_body(request: Request, call_next: Any) -> Any:
+        start = time.perf_counter()
         length = request.headers.get("content-length")
         limit = get_settings().max_body_bytes
         if length and length.isdigit() and int(length) > limit:
             return JSONResponse({"detail": f"request body of {length} bytes is over the "
                                            f"limit of {limit} bytes"}, status_code=413)
-        if request.headers.get("content-type", "").startswith(FORM):
-            # `curl -d '{"text": …}'` labels JSON as a form; the API speaks JSON only
+        if (request.url.path.startswith(JSON_PATHS)
+                and request.headers.get("content-type", "").startswith(FORM)):
+            # `curl -d '{"text": …}'` labels JSON as a form; the API speaks JSON there
             request.scope["headers"] = [
                 (k, b"application/json" if k == b"content-type" else v)
                 for k, v in request.scope["headers"]]
-        return await call_next(request)
+        response = await call_next(request)
+        route = request.scope.get("route")
+        name = getattr(route, "path", "other")
+        metrics.REQUESTS.labels(request.method, name, f"{response.status_code // 100}xx").inc()
+        metrics.LATENCY.labels(name).observe(time.perf_counter() - start)
+        return response
+
+    def error(status: int, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=status)
 
     @app.exception_handler(LetterError)
     async def letter_error(_: Request, exc: LetterError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=400)
+        return error(400, exc)
 
     @app.exception_handler(ModelError)
     async def model_error(_: Request, exc: ModelError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=503)
+        return error(503, exc)
+
+    @app.exception_handler(StoreUnavailable)
+    async def store_unavailable(_: Request, exc: StoreUnavailable) -> JSONResponse:
+        log.error("database unavailable: %s", exc)
+        return error(503, exc)
+
+    @app.exception_handler(StoreError)
+    async def store_error(_: Request, exc: StoreError) -> JSONResponse:
+        msg = str(exc)
+        return error(404 if msg.startswith("no letter") or msg.startswith("no user") else 400,
+                     exc)
 
     @app.exception_handler(TriageError)
     async def triage_error(_: Request, exc: TriageError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=400)
+        return error(400, exc)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
                              for e in exc.errors())
-        return JSONResponse({"detail": f"invalid request: {problems}. Send JSON like "
-                                       '{"text": "…", "title": "…"}'}, status_code=422)
+        return JSONResponse({"detail": f"invalid request: {problems}. See /docs for the "
+                                       "expected body"}, status_code=422)
 
-    @app.post("/suggest", response_model=Suggestion, responses=ERRORS,
-              summary="Routing suggestion for one letter (stateless)")
-    def suggest(body: SuggestRequest, triage: TriageDep) -> Suggestion:
-        return triage.suggest(body.text, title=body.title, received=body.received)
+    app.include_router(api_router)
+    try:
+        from service.web import router as web_router
+    except ImportError:  # pragma: no cover - the web page is optional during development
+        pass
+    else:
+        app.include_router(web_router)
 
-    @app.get("/healthz", response_model=Health, summary="Liveness and the loaded model")
+    @app.get("/healthz", response_model=Health, tags=["ops"],
+             summary="Liveness: the model serving and whether the database answers")
     def healthz() -> JSONResponse:
         try:
-            triage = get_triage()
+            triage = get_holder().get()
         except TriageError as exc:
             return JSONResponse(Health(status="no-model", detail=str(exc)).model_dump(),
                                 status_code=503)
-        return JSONResponse(Health(status="ok", model_version=triage.model_version).model_dump())
+        try:
+            get_store().count_users()
+        except (TriageError, HTTPException) as exc:
+            return JSONResponse(Health(status="no-database", model_version=triage.model_version,
+                                       detail=str(exc)).model_dump(), status_code=503)
+        return JSONResponse(Health(status="ok", model_version=triage.model_version,
+                                   database="ok").model_dump())
 
     return app

@@ -8,7 +8,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -21,19 +20,10 @@ LETTER = "老板拖欠我们十几个农民工的工资，一共六万多块，�
 
 
 @pytest.fixture()
-def client(model_store: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
-    from service.deps import reset_triage
-    from service.settings import get_settings
-
-    monkeypatch.setenv("TRIAGE_MODEL_STORE", str(model_store))
-    get_settings.cache_clear()
-    reset_triage()
-    from service.app import create_app
-
-    with TestClient(create_app()) as c:
-        yield c
-    get_settings.cache_clear()
-    reset_triage()
+def client(svc_sqlite) -> TestClient:  # type: ignore[no-untyped-def]
+    """A client that sends the clerk's token with every request."""
+    svc_sqlite.client.headers.update(svc_sqlite.clerk)
+    return svc_sqlite.client
 
 
 def test_post_suggest_returns_suggestion(client: TestClient) -> None:
@@ -85,20 +75,23 @@ def test_healthz_reports_model(client: TestClient) -> None:
 
 
 def test_healthz_without_model_is_503(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from service.deps import reset_triage
-    from service.settings import get_settings
+    from service import deps
+    from service.store import Store
 
     monkeypatch.setenv("TRIAGE_MODEL_STORE", str(tmp_path))
-    get_settings.cache_clear()
-    reset_triage()
+    monkeypatch.setenv("TRIAGE_DATABASE_URL", f"sqlite:///{tmp_path / 'db.sqlite'}")
+    deps.reset()
     from service.app import create_app
 
+    store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    store.add_user("carl", "clerk-pass-1")
+    token = store.create_token("carl")
     with TestClient(create_app()) as c:
         assert c.get("/healthz").status_code == 503
-        res = c.post("/suggest", json={"text": LETTER})
+        res = c.post("/suggest", json={"text": LETTER},
+                     headers={"Authorization": f"Bearer {token}"})
         assert res.status_code == 503 and "triage train" in res.json()["detail"]
-    get_settings.cache_clear()
-    reset_triage()
+    deps.reset()
 
 
 def _free_port() -> int:
@@ -107,12 +100,13 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_triage_serve_answers_on_loopback(model_store: Path) -> None:
+def test_triage_serve_answers_on_loopback(model_store: Path, tmp_path: Path) -> None:
     port = _free_port()
-    env = {**os.environ, "TRIAGE_MODEL_STORE": str(model_store)}
+    env = {**os.environ, "TRIAGE_MODEL_STORE": str(model_store),
+           "TRIAGE_DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}"}
     proc = subprocess.Popen([sys.executable, "-m", "training.cli", "serve", "--port", str(port)],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+                            stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -124,9 +118,33 @@ def test_triage_serve_answers_on_loopback(model_store: Path) -> None:
             assert proc.poll() is None, "server exited"
             assert time.monotonic() < deadline, "server did not come up in 60 s"
             time.sleep(0.3)
+        # no credentials: refused; the first admin's password was printed and saved
         res = httpx.post(f"http://127.0.0.1:{port}/suggest", json={"text": LETTER}, timeout=30)
-        assert res.status_code == 200
-        assert res.json()["issue_type"][0]["id"] == "labour"
+        assert res.status_code == 401
+        saved = tmp_path / "first-admin.txt"
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as web:
+            page = web.get("/login")
+            csrf = page.text.split('name="csrf" value="')[1].split('"')[0]
+            password = _first_password(proc, saved)
+            res = web.post("/login", data={"username": "admin", "password": password,
+                                           "csrf": csrf})
+            assert res.status_code == 303, res.text
+            res = web.get("/ui/queue")
+            assert res.status_code == 200
+        assert password in saved.read_text(encoding="utf-8")
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+        assert proc.stderr is not None
+        proc.stderr.close()
+
+
+def _first_password(proc: subprocess.Popen[str], saved: Path) -> str:
+    """The password `triage serve` printed for the first admin (from its stderr)."""
+    assert proc.stderr is not None
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if "password" in line and "as 'admin'" in line:
+            return line.rsplit("password ", 1)[1].split()[0]
+    raise AssertionError(f"no first-admin password printed (see {saved})")
