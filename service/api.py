@@ -57,14 +57,14 @@ async def _letter_from_request(request: Request) -> LetterIn:
     """The letter of a JSON body, or of a multipart form with a .txt file in any encoding."""
     ctype = request.headers.get("content-type", "")
     if ctype.startswith("multipart/form-data"):
-        form = await request.form()
-        upload = form.get("file")
-        title = form.get("title")
-        received = form.get("received")
-        if upload is None or isinstance(upload, str):
-            raise LetterError("multipart upload: send the letter as a file field named "
-                              "'file' (a .txt file in UTF-8, GB18030, Big5 or UTF-16)")
-        data = await upload.read()
+        async with request.form() as form:
+            upload = form.get("file")
+            title = form.get("title")
+            received = form.get("received")
+            if upload is None or isinstance(upload, str):
+                raise LetterError("multipart upload: send the letter as a file field named "
+                                  "'file' (a .txt file in UTF-8, GB18030, Big5 or UTF-16)")
+            data = await upload.read()
         text, _ = decode_bytes(data, upload.filename or "upload")
         return LetterIn(text=text, title=title if isinstance(title, str) and title else None,
                         received=received if isinstance(received, str) and received

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["tests.support.pg", "tests.support.browser"]
+
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
@@ -19,6 +21,10 @@ def model_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from training.train import train_version
 
     store = tmp_path_factory.mktemp("models")
+    reuse = os.environ.get("TRIAGE_TEST_REUSE_STORE")
+    if reuse:  # development only: a store trained earlier by this same code, copied
+        shutil.copytree(reuse, store, dirs_exist_ok=True)
+        return store
     train_version(read_corpus("train"), store, heads=list(CORPUS_HEADS), log=lambda _: None)
     return store
 
