@@ -31,6 +31,7 @@ run: model
 	$(TRIAGE) serve --host $(HOST) --port $(PORT)
 
 test: setup
+	sh tests/support/system_deps.sh
 	$(PY) -m pytest -q
 
 bench: model
