@@ -26,8 +26,8 @@ train: setup
 	$(TRIAGE) train --corpus
 
 run: model
-	@echo "Serving on http://$(HOST):$(PORT)  (API docs: http://$(HOST):$(PORT)/docs)"
-	@echo "Try: curl -s -XPOST $(HOST):$(PORT)/suggest -H 'content-type: application/json' -d '{\"text\": \"我们村的地被征收了，补偿款三年没发\"}'"
+	@echo "Serving on http://$(HOST):$(PORT): log in at http://$(HOST):$(PORT)/login (API docs at /docs)"
+	@echo "On the first start the admin password is printed below (and kept in var/first-admin.txt). API token: .venv/bin/triage users token admin"
 	$(TRIAGE) serve --host $(HOST) --port $(PORT)
 
 test: setup
