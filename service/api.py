@@ -66,9 +66,9 @@ async def _letter_from_request(request: Request) -> LetterIn:
                                   "'file' (a .txt file in UTF-8, GB18030, Big5 or UTF-16)")
             data = await upload.read()
         text, _ = decode_bytes(data, upload.filename or "upload")
-        return LetterIn(text=text, title=title if isinstance(title, str) and title else None,
-                        received=received if isinstance(received, str) and received
-                        else None)
+        return LetterIn.model_validate({
+            "text": text, "title": title if isinstance(title, str) and title else None,
+            "received": received if isinstance(received, str) and received else None})
     try:
         return LetterIn.model_validate_json(await request.body())
     except ValueError as exc:

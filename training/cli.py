@@ -1,4 +1,5 @@
-"""The ``triage`` command: suggest, train, evaluate, models, similar, hotspots, redact, serve.
+"""The ``triage`` command: suggest, train, evaluate, models, users, audit, similar, hotspots,
+redact, serve.
 
 The CLI lives in training/ because it is the one place where the library, training and the
 service meet, and triage/ and service/ must not import training/.
@@ -24,6 +25,11 @@ EXAMPLES = """examples:
   triage similar letters.csv --date-col received     (earlier letters on the same matter)
   triage hotspots letters.csv --date-col received --since 2026-10-01 --until 2026-10-31
   triage redact --file letter.txt
+  triage train --from-decisions                (corpus + clerks' decisions; promoted if not worse)
+  triage models list | promote VERSION [--force] | rollback
+  triage users add lin --role clerk             (prints a generated password once)
+  triage users token lin                        (prints a new API token once)
+  triage audit export --since 2026-11-01 --out audit.csv
 """
 
 
@@ -31,6 +37,47 @@ def _store(args: argparse.Namespace) -> Path:
     from triage.modelstore import default_store
 
     return Path(args.store) if getattr(args, "store", None) else default_store()
+
+
+def _database_url(args: argparse.Namespace) -> str:
+    """--database-url, else $TRIAGE_DATABASE_URL, else the service's default SQLite file."""
+    if getattr(args, "database_url", None):
+        return str(args.database_url)
+    from service.settings import Settings
+    from service.store import default_database_url
+
+    return Settings().database_url or default_database_url()
+
+
+def _db(args: argparse.Namespace) -> Any:
+    from service.store import Store
+
+    return Store(_database_url(args))
+
+
+def _actor(args: argparse.Namespace) -> str:
+    """--actor, else the name of the user running the command."""
+    if getattr(args, "actor", None):
+        return str(args.actor)
+    import getpass
+
+    try:
+        return getpass.getuser() or "cli"
+    except (KeyError, OSError):  # no name for this uid (some containers)
+        return "cli"
+
+
+def _tolerance(args: argparse.Namespace) -> float:
+    if getattr(args, "tolerance", None) is not None:
+        value = float(args.tolerance)
+    else:
+        from service.settings import Settings
+
+        value = Settings().promote_tolerance
+    if not 0.0 <= value <= 1.0:
+        raise TriageError(f"--tolerance {value}: expected an accuracy difference from 0 to 1, "
+                          "e.g. 0.01")
+    return value
 
 
 def cmd_suggest(args: argparse.Namespace) -> int:
@@ -200,6 +247,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from training.data import CORPUS_HEADS, read_corpus
     from training.train import train_version
 
+    if args.from_decisions:
+        return _train_from_decisions(args)
     if args.data:
         data, heads = _labelled(args, args.data), ["issue_type"]
         test = _labelled(args, args.test) if args.test else None
@@ -214,6 +263,53 @@ def cmd_train(args: argparse.Namespace) -> int:
                             command="triage " + " ".join(sys.argv[1:]))
     print(version)
     return 0
+
+
+def _train_from_decisions(args: argparse.Namespace) -> int:
+    from training.train import train_from_decisions
+
+    if args.data or args.test:
+        raise TriageError("--from-decisions trains on corpus/ and the clerks' decisions; it "
+                          "cannot be combined with --data / --test")
+    db = _db(args)
+    try:
+        result = train_from_decisions(
+            db, _store(args), holdout=args.holdout, tolerance=_tolerance(args),
+            force=args.force, promote=not args.no_promote, actor=_actor(args), log=_log,
+            command="triage " + " ".join(sys.argv[1:]))
+    finally:
+        db.close()
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False, indent=2))
+        return 0
+    ev, n = result["evaluation"], result["letters"]
+    print(f"version: {result['version']}")
+    print(f"trained on {n['trained']} letters ({n['decisions_trained']} decided letters); "
+          f"{n['decisions_held_out']} newest decisions held out")
+    cur_test = (ev.get("current_model") or {}).get("issue_type") or {}
+    print(f"corpus test set, issue-type accuracy: candidate "
+          f"{_num(ev.get('test_issue_type_accuracy'))}, current "
+          f"{_num(cur_test.get('accuracy'))}")
+    dec = ev.get("decisions")
+    if dec:
+        cur = dec.get("current") or {}
+        for head in ("issue_type", "agency"):
+            print(f"held-out decisions, {head} accuracy: candidate "
+                  f"{_num(dec[head]['accuracy'])}, current "
+                  f"{_num((cur.get(head) or {}).get('accuracy'))} (n={dec[head]['n']})")
+    if result["promoted"]:
+        forced = " (forced)" if result["promotion"]["forced"] else ""
+        print(f"promoted: yes{forced}, the current model is now {result['version']}")
+    elif result["refused"]:
+        print(f"promoted: no. {result['refused']}")
+    else:
+        print("promoted: no (--no-promote); promote it with "
+              f"`triage models promote {result['version']}`")
+    return 0
+
+
+def _num(x: Any) -> str:
+    return "—" if x is None else f"{float(x):.3f}"
 
 
 def _parse_map(text: str | None) -> dict[str, str]:
@@ -279,7 +375,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from triage.modelstore import promote_version, read_manifest
+    from triage.modelstore import read_manifest, read_metadata
 
     store = _store(args)
     manifest = read_manifest(store)
@@ -288,16 +384,176 @@ def cmd_models(args: argparse.Namespace) -> int:
             print(f"{store}: no current model", file=sys.stderr)
             return 1
         print(manifest["current"])
-    elif args.action == "list":
+        return 0
+    if args.action == "list":
+        rows = []
         for version, entry in sorted(manifest["versions"].items()):
-            mark = "*" if version == manifest.get("current") else " "
-            print(f"{mark} {version}  {entry.get('created', '')}  "
-                  f"{entry.get('n_letters', '?')} letters")
-    elif args.action == "promote":
-        if not args.version:
-            raise TriageError("models promote: name the version to promote")
-        promote_version(store, args.version)
-        print(f"current model: {args.version}")
+            try:
+                ev = read_metadata(store, version).get("evaluation") or {}
+            except TriageError:
+                ev = {}
+            it = ev.get("issue_type") or {}
+            dec = ev.get("decisions") or {}
+            rows.append({"version": version, "current": version == manifest.get("current"),
+                         "previous": version == manifest.get("previous"),
+                         "created": entry.get("created"), "letters": entry.get("n_letters"),
+                         "accuracy": it.get("accuracy"), "method": it.get("method"),
+                         "decisions_accuracy": (dec.get("issue_type") or {}).get("accuracy"),
+                         "decisions_n": dec.get("n")})
+        if args.json:
+            print(json.dumps(rows, ensure_ascii=False, indent=2))
+            return 0
+        if not rows:
+            print(f"{store}: no model versions; train one with `triage train --corpus`",
+                  file=sys.stderr)
+            return 0
+        for r in rows:
+            mark = "*" if r["current"] else "-" if r["previous"] else " "
+            acc = (f"issue-type accuracy {_num(r['accuracy'])} ({r['method'] or 'no method'})"
+                   if r["accuracy"] is not None else "no test figures")
+            dec = (f", on {r['decisions_n']} held-out decisions "
+                   f"{_num(r['decisions_accuracy'])}" if r["decisions_accuracy"] is not None
+                   else "")
+            print(f"{mark} {r['version']}  {r['created'] or '?'}  {r['letters'] or '?'} "
+                  f"letters  {acc}{dec}")
+        print("(* current, - previous)")
+        return 0
+    if args.action == "promote":
+        return _models_promote(args, store)
+    return _models_rollback(args, store)
+
+
+def _models_promote(args: argparse.Namespace, store: Path) -> int:
+    from triage.modelstore import promote_checked
+
+    db = _db(args)  # before promoting: a database that cannot be opened changes nothing
+    try:
+        result = promote_checked(store, args.version, tolerance=_tolerance(args),
+                                 force=args.force)
+        db.audit(_actor(args), "model.promote", f"model:{args.version}",
+                 {"current": result["from"]},
+                 {"current": result["to"], "forced": result["forced"],
+                  "figures": result["figures"]}, args.version)
+    finally:
+        db.close()
+    for name, f in result["figures"].items():
+        print(f"{name.replace('_', ' ')}: candidate {_num(f['candidate'])}, "
+              f"current {_num(f['current'])}")
+    forced = " (forced past the promotion gate; recorded in the audit)" if result[
+        "forced"] else ""
+    print(f"current model: {result['to']} (was {result['from'] or 'none'}){forced}")
+    return 0
+
+
+def _models_rollback(args: argparse.Namespace, store: Path) -> int:
+    from triage.modelstore import rollback
+
+    db = _db(args)
+    try:
+        result = rollback(store)
+        db.audit(_actor(args), "model.rollback", f"model:{result['to']}",
+                 {"current": result["from"]}, {"current": result["to"]}, result["to"])
+    finally:
+        db.close()
+    print(f"current model: {result['to']} (rolled back from {result['from']})")
+    return 0
+
+
+def cmd_users(args: argparse.Namespace) -> int:
+    db = _db(args)
+    try:
+        return _users(args, db)
+    finally:
+        db.close()
+
+
+def _users(args: argparse.Namespace, db: Any) -> int:
+    actor = _actor(args)
+    if args.action == "add":
+        if args.password_stdin:
+            if sys.stdin.isatty():
+                print("password (then Enter): ", end="", file=sys.stderr, flush=True)
+            line = sys.stdin.readline()
+            password = line.rstrip("\r\n")
+            if not password:
+                raise TriageError("--password-stdin: no password on standard input")
+            generated = False
+        else:
+            import secrets
+
+            password, generated = secrets.token_urlsafe(12), True
+        user = db.add_user(args.name, password, args.role, actor=actor)
+        print(f"added {user.role} '{user.username}' (id {user.id})")
+        if generated:
+            print(f"password: {password}")
+            print("(shown once: give it to the user now; it is stored only as a hash)",
+                  file=sys.stderr)
+    elif args.action == "list":
+        users = db.list_users()
+        if args.json:
+            print(json.dumps([{"id": u.id, "username": u.username, "role": u.role,
+                               "disabled": u.disabled} for u in users], ensure_ascii=False))
+            return 0
+        if not users:
+            print("no users; add one with `triage users add NAME --role admin`",
+                  file=sys.stderr)
+        for u in users:
+            print(f"{u.id:>4}  {u.username:<24} {u.role:<6} "
+                  f"{'disabled' if u.disabled else 'active'}")
+    elif args.action in ("disable", "enable"):
+        user = db.set_disabled(args.name, args.action == "disable", actor=actor)
+        extra = " (their sessions and API tokens are revoked)" if user.disabled else ""
+        print(f"user '{user.username}' is {'disabled' if user.disabled else 'active'}{extra}")
+    elif args.action == "token":
+        token = db.create_token(args.name, args.label or "", actor=actor)
+        print(token)
+        print(f"(API token for '{args.name}', shown once: send it as "
+              "`Authorization: Bearer <token>`; disable the user to revoke it)",
+              file=sys.stderr)
+    return 0
+
+
+AUDIT_COLUMNS = ("id", "at", "actor", "action", "target", "before", "after", "model_version")
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    import csv
+    import datetime as dt
+
+    since = _date_arg(args.since, "--since")
+    start = dt.datetime.combine(since, dt.time()) if since else None
+    out = Path(args.out) if args.out else None
+    fmt = "jsonl"
+    if out is not None:
+        suffix = out.suffix.lower()
+        if suffix == ".csv":
+            fmt = "csv"
+        elif suffix not in (".jsonl", ".ndjson", ".json"):
+            raise TriageError(f"--out {out}: write to a .jsonl or .csv file")
+        if not out.parent.is_dir():
+            raise TriageError(f"--out {out}: folder {out.parent} does not exist")
+    db = _db(args)
+    try:
+        events = list(db.audit_events(start))
+    finally:
+        db.close()
+    fh = open(out, "w", encoding="utf-8", newline="") if out else sys.stdout  # noqa: SIM115
+    try:
+        if fmt == "csv":
+            writer = csv.writer(fh)
+            writer.writerow(AUDIT_COLUMNS)
+            for e in events:
+                writer.writerow([json.dumps(e[c], ensure_ascii=False)
+                                 if c in ("before", "after") and e[c] is not None
+                                 else "" if e[c] is None else e[c] for c in AUDIT_COLUMNS])
+        else:
+            for e in events:
+                fh.write(json.dumps(e, ensure_ascii=False, default=str) + "\n")
+    finally:
+        if out:
+            fh.close()
+    if out:
+        print(f"{len(events)} audit events written to {out}", file=sys.stderr)
     return 0
 
 
@@ -351,12 +607,33 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--label-col", default="label", help="column with the label")
         q.add_argument("--id-col", default=None, help="column with the letter id (optional)")
 
+    def db_args(q: argparse.ArgumentParser, actor: bool = True) -> None:
+        q.add_argument("--database-url", help="the service's database (default "
+                       "$TRIAGE_DATABASE_URL, else the SQLite file var/triage.db)")
+        if actor:
+            q.add_argument("--actor", help="name recorded in the audit (default: your OS "
+                           "user name)")
+
     t = sub.add_parser("train", help="train a model version (default: from corpus/)")
     t.add_argument("--corpus", action="store_true", help="train on corpus/letters (default)")
     t.add_argument("--data", help="a labelled CSV / TSV / JSONL / XLSX file instead")
     t.add_argument("--test", help="held-out labelled file to evaluate on (with --data)")
     t.add_argument("--store", help="model store folder")
     t.add_argument("--no-promote", action="store_true", help="do not make it the current model")
+    t.add_argument("--from-decisions", action="store_true",
+                   help="train on corpus/ plus the clerks' confirmed decisions (the clerk's "
+                   "label wins); evaluate on the corpus test set and the newest decisions "
+                   "(held out), next to the current model; promote only if not worse")
+    t.add_argument("--holdout", type=float, default=0.2,
+                   help="with --from-decisions: newest share of decisions held out for "
+                   "evaluation, not trained on (default 0.2; at least 1 from 5 decisions)")
+    t.add_argument("--force", action="store_true",
+                   help="with --from-decisions: promote even if worse (recorded in the audit)")
+    t.add_argument("--tolerance", type=float, default=None,
+                   help="with --from-decisions: how much lower the accuracy may be and still "
+                   "promote (default $TRIAGE_PROMOTE_TOLERANCE or 0.01)")
+    t.add_argument("--json", action="store_true", help="with --from-decisions: print JSON")
+    db_args(t)
     data_args(t)
     t.set_defaults(func=cmd_train)
 
@@ -372,11 +649,64 @@ def build_parser() -> argparse.ArgumentParser:
     data_args(e)
     e.set_defaults(func=cmd_evaluate)
 
-    m = sub.add_parser("models", help="list / show / promote model versions")
-    m.add_argument("action", choices=["list", "current", "promote"])
-    m.add_argument("version", nargs="?")
-    m.add_argument("--store", help="model store folder")
+    m = sub.add_parser("models", help="list / show / promote / roll back model versions")
+    msub = m.add_subparsers(dest="action", required=True, metavar="ACTION")
+    ml = msub.add_parser("list", help="every version: * current, - previous, created, "
+                         "letters, test accuracy")
+    ml.add_argument("--json", action="store_true", help="print JSON")
+    msub.add_parser("current", help="print the current version")
+    mp = msub.add_parser("promote", help="make a version current if it is not worse than the "
+                         "current one",
+                         description="Make VERSION the current model. Refused when its "
+                         "issue-type accuracy (corpus test set, and held-out decisions when "
+                         "measured next to the current model) is below the current model's "
+                         "by more than the tolerance, unless --force (recorded in the audit).")
+    mp.add_argument("version", help="a version id from `triage models list`")
+    mp.add_argument("--force", action="store_true",
+                    help="promote even if it is worse (recorded in the audit as forced)")
+    mp.add_argument("--tolerance", type=float, default=None,
+                    help="how much lower the accuracy may be (default "
+                    "$TRIAGE_PROMOTE_TOLERANCE or 0.01)")
+    mr = msub.add_parser("rollback", help="make the previous version current again")
+    db_args(mp)
+    db_args(mr)
+    for q in msub.choices.values():
+        q.add_argument("--store", help="model store folder (default $TRIAGE_MODEL_STORE or "
+                       "models/)")
     m.set_defaults(func=cmd_models)
+
+    u = sub.add_parser("users", help="add / list / disable users of the service, API tokens")
+    usub = u.add_subparsers(dest="action", required=True, metavar="ACTION")
+    ua = usub.add_parser("add", help="add a user (prints a generated password once)")
+    ua.add_argument("name", help="the user name (1 to 64 characters)")
+    ua.add_argument("--role", required=True, choices=["clerk", "admin"],
+                    help="clerk: the queue and decisions; admin: also users and models")
+    ua.add_argument("--password-stdin", action="store_true",
+                    help="read the password (8+ characters) from the first line of standard "
+                    "input instead of generating one")
+    uli = usub.add_parser("list", help="every user with role and status")
+    uli.add_argument("--json", action="store_true", help="print JSON")
+    ud = usub.add_parser("disable", help="disable a user and revoke their sessions and tokens")
+    ud.add_argument("name")
+    ue = usub.add_parser("enable", help="let a disabled user log in again (new tokens needed)")
+    ue.add_argument("name")
+    ut = usub.add_parser("token", help="print a new API token for a user (shown once)")
+    ut.add_argument("name")
+    ut.add_argument("--label", help="what the token is for (kept with it)")
+    for q in usub.choices.values():
+        db_args(q, actor=q is not uli)
+    u.set_defaults(func=cmd_users)
+
+    a = sub.add_parser("audit", help="export the audit trail")
+    asub = a.add_subparsers(dest="action", required=True, metavar="ACTION")
+    ax = asub.add_parser("export", help="every audit event as JSON lines (stdout) or CSV",
+                         description="Export the audit trail: who did what, when, before and "
+                         "after, with the model version. JSON lines on standard output unless "
+                         "--out names a .jsonl or .csv file.")
+    ax.add_argument("--out", help="write to this .jsonl or .csv file instead of stdout")
+    ax.add_argument("--since", help="only events from this day on (YYYY-MM-DD, UTC)")
+    db_args(ax, actor=False)
+    a.set_defaults(func=cmd_audit)
 
     c = sub.add_parser("corpus-stats", help="size and diversity of the corpus letters")
     c.add_argument("--split", default="train", choices=["train", "test"])

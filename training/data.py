@@ -12,13 +12,16 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from triage.catalog import FLAGS
+from triage.catalog import FLAGS, Catalog
 from triage.errors import DataError, LetterError
 from triage.normalize import decode_bytes
 from triage.pipeline import HEADS
 from triage.segment import CORPUS_DIR
+
+if TYPE_CHECKING:
+    from service.store import Store
 
 
 @dataclass
@@ -200,6 +203,230 @@ def read_corpus(split: str = "train", corpus_dir: str | Path | None = None) -> D
                 out.labels[head].append(str(fid in flags))
             out.extras["place"].append(rec.get("place") or None)
     return out
+
+
+# -- clerks' decisions ---------------------------------------------------------------------------
+
+def _decision_subtype(catalog: Catalog, issue: str, suggestion: dict[str, Any],
+                      agency: str | None) -> str | None:
+    """The subtype of a decision that names none: the suggestion's best subtype of the chosen
+    issue type; else the type's subtype whose default agencies include ``agency``; else the
+    type's first subtype (an approximation the subtype head alone sees)."""
+    for item in suggestion.get("issue_type") or []:
+        if item.get("id") == issue and item.get("subtype"):
+            return str(item["subtype"])
+    it = catalog.issue_types.get(issue)
+    if it is None or not it.subtypes:
+        return None
+    for sub in it.subtypes:
+        if agency and agency in sub.agencies:
+            return sub.id
+    return it.subtypes[0].id
+
+
+def _decision_agency(catalog: Catalog, issue: str, subtype: str | None,
+                     suggestion: dict[str, Any]) -> str | None:
+    """The agency of a decision that names none: the suggestion's first agency when the clerk
+    kept its issue type; after a change of issue type, the suggestion's first agency that
+    handles the chosen subtype, else the subtype's default agency."""
+    ranked = [str(a["id"]) for a in suggestion.get("agency") or [] if a.get("id")]
+    top = (suggestion.get("issue_type") or [{}])[0].get("id")
+    if issue == top:
+        return ranked[0] if ranked else None
+    sub = catalog.subtypes.get(subtype or "")
+    if sub is not None:
+        for aid in ranked:
+            if aid in sub.agencies:
+                return aid
+        if sub.agencies:
+            return sub.agencies[0]
+    return ranked[0] if ranked else None
+
+
+def decision_labels(decision: dict[str, Any], suggestion: dict[str, Any] | None,
+                    catalog: Catalog | None = None) -> tuple[dict[str, str], list[str]]:
+    """Every corpus head's label of one decided letter, and the heads the clerk stated.
+
+    The clerk's issue type, subtype, agency and nature win; what the decision leaves out comes
+    from the letter's stored suggestion (see ``_decision_subtype`` / ``_decision_agency``
+    when the clerk changed the issue type). Litigation-related, legal channel and flags always
+    come from the suggestion. A confirmation states every head it confirms.
+
+    Raises
+    ------
+    DataError
+        A head has no label either way (the suggestion came from a model without that head).
+    """
+    from triage.catalog import load_catalog
+
+    catalog = catalog or load_catalog()
+    sugg = suggestion or {}
+    issue = str(decision["issue_type"])
+    given = ["issue_type"] + [h for h in ("subtype", "agency", "nature") if decision.get(h)]
+    if decision.get("action") == "confirm":
+        given = ["issue_type", "subtype", "agency", "nature"]
+    agency_given = decision.get("agency") or None
+    subtype = decision.get("subtype") or _decision_subtype(catalog, issue, sugg, agency_given)
+    agency = agency_given or _decision_agency(catalog, issue, subtype, sugg)
+    nature = decision.get("nature") or (sugg.get("nature") or {}).get("id")
+    lit = sugg.get("litigation_related") or {}
+    channel = sugg.get("legal_channel") or {}
+    flags = {str(f.get("id")) for f in sugg.get("flags") or []}
+    labels = {"issue_type": issue, "subtype": subtype, "agency": agency, "nature": nature,
+              "litigation_related": str(bool(lit.get("value"))),
+              "channel": str(channel.get("id") or "none")}
+    labels.update({head: str(fid in flags) for fid, head in zip(FLAGS, FLAG_HEADS, strict=True)})
+    missing = [h for h, v in labels.items() if not v]
+    if missing:
+        raise DataError(f"no label for {missing} (the decision does not give it and the "
+                        "stored suggestion has none)")
+    return {h: str(v) for h, v in labels.items()}, given
+
+
+def _empty_decisions(source: str) -> Dataset:
+    return Dataset([], [], {h: [] for h in CORPUS_HEADS}, [], source,
+                   extras={"place": [], "decision_id": [], "letter_id": [], "given": []})
+
+
+def _database_label(url: str) -> str:
+    """A database named without folders or credentials (it goes into model metadata)."""
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    name = Path(u.database).name if u.database else ""
+    return f"{u.get_backend_name()} {name}".strip()
+
+
+def read_decisions(store: Store, holdout: float = 0.2) -> tuple[Dataset, Dataset]:
+    """The clerks' standing decisions as labelled letters: (to train on, held out).
+
+    Each decided letter counts once, with its standing decision (see
+    :func:`decision_labels` for the labels a decision leaves out). The newest ``holdout``
+    share by decision id — at least one letter when there are 5 or more decisions, none
+    below 5 or when ``holdout`` is 0 — is held out to evaluate on and must not be trained on.
+    ``extras`` has ``place`` (None), ``decision_id``, ``letter_id`` and ``given`` (the heads the
+    clerk stated, per letter). Letters that cannot be labelled are listed in ``skipped``.
+
+    Raises
+    ------
+    DataError
+        ``holdout`` is not in [0, 1).
+    """
+    import math
+
+    from triage.catalog import load_catalog
+
+    if not 0.0 <= holdout < 1.0:
+        raise DataError(f"holdout {holdout}: expected a share from 0 to below 1, e.g. 0.2")
+    catalog = load_catalog()
+    source = f"clerk decisions ({_database_label(store.url)})"
+    rows: list[tuple[dict[str, Any], dict[str, str], list[str]]] = []
+    skipped: list[str] = []
+    for d in store.decisions():
+        suggestion = store.get_letter(int(d["letter_id"])).get("suggestion")
+        try:
+            labels, given = decision_labels(d, suggestion, catalog)
+        except DataError as exc:
+            skipped.append(f"decision {d['id']} (letter {d['letter_id']}): {exc}; skipped")
+            continue
+        if not str(d.get("text") or "").strip():
+            skipped.append(f"decision {d['id']} (letter {d['letter_id']}): the letter has no "
+                           "text; skipped")
+            continue
+        rows.append((d, labels, given))
+    rows.sort(key=lambda r: int(r[0]["id"]))
+    n = len(rows)
+    k = 0 if n < 5 or holdout == 0 else max(1, math.floor(n * holdout + 1e-9))
+    train, held = _empty_decisions(source), _empty_decisions(source + " (held out)")
+    train.skipped = skipped
+    for i, (d, labels, given) in enumerate(rows):
+        part = held if i >= n - k else train
+        part.texts.append(str(d["text"]))
+        part.titles.append(d.get("title") or None)
+        part.ids.append(f"letter-{d['letter_id']}")
+        for h in CORPUS_HEADS:
+            part.labels[h].append(labels[h])
+        part.extras["place"].append(None)
+        part.extras["decision_id"].append(int(d["id"]))
+        part.extras["letter_id"].append(int(d["letter_id"]))
+        part.extras["given"].append(given)
+    return train, held
+
+
+def combine(corpus: Dataset, decisions: Dataset) -> Dataset:
+    """The corpus with the clerks' decisions: the clerk wins.
+
+    A decision letter whose normalized text equals a corpus letter's replaces that letter's
+    labels; the other decision letters are appended. When ``decisions.extras["given"]`` says
+    which heads the clerk stated, only those replace the corpus's labels (and subtype and
+    agency too when the clerk changed the issue type), so the corpus's human labels are not
+    overwritten by a suggestion's guesses. ``extras`` stay aligned (None where a letter has
+    no value, e.g. the place of a decision letter).
+
+    Raises
+    ------
+    DataError
+        The decisions lack labels for one of the corpus's heads.
+    """
+    from triage.normalize import normalize_text
+
+    heads = list(corpus.labels)
+    missing = [h for h in heads if h not in decisions.labels]
+    if missing and len(decisions):
+        raise DataError(f"{decisions.source}: no labels for the heads {missing}")
+    keys = list(dict.fromkeys([*corpus.extras, *decisions.extras]))
+    out = Dataset(list(corpus.texts), list(corpus.titles),
+                  {h: list(v) for h, v in corpus.labels.items()}, list(corpus.ids),
+                  f"{corpus.source} + {decisions.source}",
+                  skipped=[*corpus.skipped, *decisions.skipped],
+                  extras={k: list(corpus.extras.get(k) or [None] * len(corpus))
+                          for k in keys})
+    where: dict[str, list[int]] = {}
+    for i, text in enumerate(corpus.texts):
+        where.setdefault(normalize_text(text), []).append(i)
+    given_all = decisions.extras.get("given")
+    for j, text in enumerate(decisions.texts):
+        key = normalize_text(text)
+        if key not in where:
+            where[key] = [len(out.texts)]
+            out.texts.append(text)
+            out.titles.append(decisions.titles[j])
+            out.ids.append(decisions.ids[j])
+            for h in heads:
+                out.labels[h].append(decisions.labels[h][j])
+            for k in keys:
+                values = decisions.extras.get(k)
+                out.extras[k].append(values[j] if values else None)
+            continue
+        for i in where[key]:  # the clerk wins (and a later decision over an earlier one)
+            replace = set(heads)
+            if given_all is not None:
+                replace = set(given_all[j])
+                if "issue_type" in out.labels and (out.labels["issue_type"][i]
+                                                   != decisions.labels["issue_type"][j]):
+                    replace |= {"subtype", "agency"}
+            for h in heads:
+                if h in replace:
+                    out.labels[h][i] = decisions.labels[h][j]
+            for k in keys:
+                values = decisions.extras.get(k)
+                if values and values[j] is not None:
+                    out.extras[k][i] = values[j]
+    return out
+
+
+def drop_overlap(data: Dataset, other: Dataset) -> tuple[Dataset, list[str]]:
+    """``data`` without the letters whose normalized text is also in ``other``; their ids."""
+    from triage.normalize import normalize_text
+
+    seen = {normalize_text(t) for t in other.texts}
+    keep = [i for i, t in enumerate(data.texts) if normalize_text(t) not in seen]
+    out = Dataset([data.texts[i] for i in keep], [data.titles[i] for i in keep],
+                  {h: [v[i] for i in keep] for h, v in data.labels.items()},
+                  [data.ids[i] for i in keep], data.source, list(data.skipped),
+                  {k: [v[i] for i in keep] for k, v in data.extras.items()})
+    kept = set(keep)
+    return out, [data.ids[i] for i in range(len(data)) if i not in kept]
 
 
 @dataclass

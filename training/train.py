@@ -11,6 +11,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
@@ -19,14 +20,29 @@ import numpy as np
 from joblib import Parallel, delayed
 from sklearn.model_selection import StratifiedKFold
 
-from training.data import Dataset
+from training.data import (
+    CORPUS_HEADS,
+    Dataset,
+    combine,
+    drop_overlap,
+    read_corpus,
+    read_decisions,
+)
 from training.evaluate import BASELINES, DEFAULT_PARAMS, score
 from training.report import model_card, plot_confusion
 from triage.catalog import load_catalog
 from triage.classify import LetterClassifier
+from triage.errors import DataError, ModelError, TriageError
 from triage.extract import Extractor, PlaceRanker, people_counter
 from triage.flags import choose_thresholds, rule_hit
-from triage.modelstore import MODEL_FILE, register_version, sha256_file, write_json_atomic
+from triage.modelstore import (
+    MODEL_FILE,
+    PromotionRefused,
+    promote_checked,
+    register_version,
+    sha256_file,
+    write_json_atomic,
+)
 from triage.pipeline import BUNDLE_FORMAT, Triage, compose_text, normalize_letter
 from triage.rules import load_rules
 
@@ -118,7 +134,30 @@ def fit_place_ranker(plain: list[str], places: list[str | None]) -> PlaceRanker:
     extractor = Extractor.load()
     bounds = [extractor.bounds(t) for t in plain]
     gold = [normalize_text(p) if p else None for p in places]
-    return PlaceRanker(extractor.rules.places).fit(plain, gold, bounds)
+    rules = extractor.rules.places
+    # below which top score a letter is taken to name no place: chosen on 2-fold out-of-fold
+    # rankings for the most letters right (the exact place, or none when none is labelled)
+    tops: list[tuple[float, bool, bool]] = []  # (top score, labelled, exactly right)
+    for fold in (0, 1):
+        fit_i = [i for i in range(len(plain)) if i % 2 != fold]
+        ranker = PlaceRanker(rules).fit([plain[i] for i in fit_i], [gold[i] for i in fit_i],
+                                        [bounds[i] for i in fit_i])
+        for i in range(fold, len(plain), 2):
+            ranking = ranker.rank(plain[i], bounds[i])
+            if not ranking:
+                tops.append((0.0, gold[i] is not None, False))
+                continue
+            s, e, p = ranking[0]
+            s, e = ranker.complete(plain[i], s, e, [(a, b) for a, b, _ in ranking])
+            tops.append((p, gold[i] is not None, plain[i][s:e] == gold[i]))
+    best, best_right = 0.0, -1
+    for t in np.round(np.arange(0.0, 0.9, 0.01), 2):
+        right = sum((p >= t and ok) if labelled else p < t for p, labelled, ok in tops)
+        if right > best_right:
+            best, best_right = float(t), right
+    final = PlaceRanker(rules).fit(plain, gold, bounds)
+    final.none_threshold = best
+    return final
 
 
 def review_threshold(top: np.ndarray, right: np.ndarray, target: float) -> float:
@@ -202,6 +241,11 @@ def evaluate_extras(sugg: list[Any], test: Dataset) -> dict[str, Any]:
                                             for g, p in pairs2])), 4),
             "n": len(pairs2), "method": "held-out letters that name a place; exact string, "
             "and one containing the other"}
+        none = [s.jurisdiction is None or s.jurisdiction.source != "text"
+                for g, s in zip(places, sugg, strict=True) if not g]
+        if none:
+            out["jurisdiction"]["no_place_right"] = round(float(np.mean(none)), 4)
+            out["jurisdiction"]["n_no_place"] = len(none)
     return out
 
 
@@ -261,8 +305,12 @@ def raw_texts(data: Dataset) -> list[str]:
 
 def train_version(data: Dataset, store: Path, *, heads: list[str], test: Dataset | None = None,
                   promote: bool = True, params: dict[str, Any] | None = None,
-                  log: Any = print, command: str = "train_version()") -> str:
+                  log: Any = print, command: str = "train_version()",
+                  extra_evaluation: Callable[[Triage], dict[str, Any]] | None = None) -> str:
     """Fit every head on ``data``, evaluate on ``test`` and write a new version.
+
+    ``extra_evaluation`` is called with the fitted candidate (a ``Triage``) before the version
+    is written; what it returns is added to the metadata's ``evaluation``.
 
     Returns
     -------
@@ -305,6 +353,10 @@ def train_version(data: Dataset, store: Path, *, heads: list[str], test: Dataset
         evaluation[heads[0]] = {**score(list(truth), list(oof[1])),
                                 "method": "3-fold CV on the training letters"}
         chart = (list(truth), list(oof[1]), "3-fold CV")
+    if extra_evaluation is not None:
+        log_step("evaluating the candidate on further letters …")
+        evaluation.update(extra_evaluation(Triage(bundle, {"version": "candidate"},
+                                                  catalog)))
     created = dt.datetime.now(dt.UTC)
     meta: dict[str, Any] = {
         "created": created.isoformat(timespec="seconds"), "heads": heads, "params": params,
@@ -319,6 +371,38 @@ def train_version(data: Dataset, store: Path, *, heads: list[str], test: Dataset
     return version
 
 
+def card(meta: dict[str, Any]) -> str:
+    """MODEL_CARD.md: the report's card, with the comparison against held-out decisions and
+    the model that was current at training time in a section of its own."""
+    ev = meta.get("evaluation") or {}
+    dec, cur = ev.get("decisions"), ev.get("current_model")
+    text = model_card({**meta, "evaluation": {k: v for k, v in ev.items()
+                                              if k not in ("decisions", "current_model")}})
+    if not dec and not cur:
+        return text
+
+    def fig(x: Any) -> str:
+        return "—" if x is None else f"{float(x):.3f}"
+
+    lines = ["### Next to the model current at training time", "",
+             "| letters | figure | this version | current model |", "| --- | --- | --- | --- |"]
+    if cur:
+        lines.append(f"| corpus test set (n = {cur['issue_type'].get('n')}) | issue-type "
+                     f"accuracy | {fig((ev.get('issue_type') or {}).get('accuracy'))} | "
+                     f"{fig(cur['issue_type'].get('accuracy'))} ({cur['version']}) |")
+    if dec:
+        other = dec.get("current") or {}
+        for head in ("issue_type", "agency"):
+            mine = dec.get(head) or {}
+            lines.append(f"| held-out decisions (n = {mine.get('n')}) | {head} accuracy | "
+                         f"{fig(mine.get('accuracy'))} | "
+                         f"{fig((other.get(head) or {}).get('accuracy'))}"
+                         + (f" ({other['version']})" if other.get("version") else "") + " |")
+        lines += ["", f"Held-out decisions: {dec.get('method')}."]
+    lines.append("")
+    return text.replace("## Reproduce", "\n".join(lines) + "\n## Reproduce", 1)
+
+
 def _write(store: Path, bundle: dict[str, Any], meta: dict[str, Any], created: dt.datetime,
            promote: bool, chart: tuple[list[str], list[str], str] | None) -> str:
     import joblib
@@ -331,7 +415,7 @@ def _write(store: Path, bundle: dict[str, Any], meta: dict[str, Any], created: d
         version = f"{created:%Y%m%d-%H%M%S}-{digest[:6]}"
         meta = {"version": version, "sha256": digest, **meta}
         write_json_atomic(tmp / "metadata.json", meta)
-        (tmp / "MODEL_CARD.md").write_text(model_card(meta), encoding="utf-8")
+        (tmp / "MODEL_CARD.md").write_text(card(meta), encoding="utf-8")
         if chart is not None:
             truth, pred, how = chart
             plot_confusion(truth, pred, tmp / "confusion.png", f"{meta['heads'][0]}, {how}")
@@ -348,3 +432,151 @@ def _write(store: Path, bundle: dict[str, Any], meta: dict[str, Any], created: d
     print(f"wrote model version {version} to {final}" + (" (current)" if promote else ""),
           file=sys.stderr)
     return version
+
+
+# -- retraining on the clerks' decisions ----------------------------------------------------------
+
+def decision_figures(model: Triage, held: Dataset) -> dict[str, Any]:
+    """Issue-type and agency accuracy of a model's suggestions on held-out decided letters.
+
+    The agency counts only where the clerk stated or confirmed it (``extras["given"]``), not
+    where it was filled in from the stored suggestion.
+    """
+    sugg = model.suggest_many(held.texts, held.titles)
+    given = held.extras.get("given") or [["issue_type", "agency"]] * len(held)
+    issue = [s.issue_type[0].id == t for s, t in zip(sugg, held.labels["issue_type"],
+                                                       strict=True)]
+    agency = [(s.agency[0].id if s.agency else "") == t
+              for s, t, g in zip(sugg, held.labels["agency"], given, strict=True)
+              if "agency" in g]
+
+    def acc(hits: list[bool]) -> float | None:
+        return round(float(np.mean(hits)), 4) if hits else None
+
+    return {"issue_type": {"accuracy": acc(issue), "n": len(issue)},
+            "agency": {"accuracy": acc(agency), "n": len(agency)}}
+
+
+def _current_model(store: Path, log: Any) -> Triage | None:
+    """The store's current model, or None when there is none (or it cannot be loaded)."""
+    from triage.modelstore import read_manifest
+
+    if not read_manifest(store).get("current"):
+        return None
+    try:
+        return Triage.load(store)
+    except ModelError as exc:
+        log(f"the current model cannot be loaded, so it is not compared: {exc}")
+        return None
+
+
+def train_from_decisions(db: Any, store: Path, *, holdout: float = 0.2,
+                         tolerance: float = 0.01, force: bool = False, promote: bool = True,
+                         actor: str = "system", log: Any = print,
+                         command: str = "train_from_decisions()",
+                         corpus_dir: str | Path | None = None) -> dict[str, Any]:
+    """Retrain on the corpus and the clerks' decisions; promote the result if it is not worse.
+
+    The training letters are the corpus's training letters combined with the decisions that
+    are not held out (the clerk's labels win, see ``training.data.combine``); decision letters
+    that are also corpus test letters, and any letter equal to a held-out decision, are not
+    trained on. The candidate is evaluated on the corpus test set and on the held-out
+    decisions, each next to the current model on the same letters; the version is written
+    without being promoted, then goes through ``promote_checked`` (unless ``promote`` is
+    false). The run is recorded in the audit of ``db`` (a ``service.store.Store``) as
+    ``model.train`` (and ``model.promote`` when promoted).
+
+    Returns
+    -------
+    dict
+        ``version``, ``evaluation`` (the candidate's and current model's figures),
+        ``promoted`` (bool), ``promotion`` (promote_checked's result or None), ``refused``
+        (the gate's message or None), ``letters`` (counts).
+
+    Raises
+    ------
+    DataError
+        There are no usable decisions in the database.
+    """
+    train_dec, held = read_decisions(db, holdout)
+    for line in train_dec.skipped:
+        log(line)
+    if not len(train_dec) and not len(held):
+        raise DataError(f"no decisions to train on in {db.safe_url}"
+                        + (f" ({len(train_dec.skipped)} could not be used)"
+                           if train_dec.skipped else "")
+                        + "; clerks confirm or correct suggestions in the service first "
+                        "(or point --database-url at the service's database)")
+    corpus = read_corpus("train", corpus_dir)
+    try:
+        test: Dataset | None = read_corpus("test", corpus_dir)
+    except TriageError:
+        test = None
+    in_test: list[str] = []
+    if test is not None:
+        train_dec, in_test = drop_overlap(train_dec, test)
+        if in_test:
+            log(f"{len(in_test)} decided letter(s) are corpus test letters and are not "
+                "trained on, so the test figures stay honest")
+    data, _ = drop_overlap(combine(corpus, train_dec), held)
+    log(f"training on {len(corpus)} corpus letters and {len(train_dec)} decided letters "
+        f"({len(data)} after merging duplicates); {len(held)} newest decision(s) held out")
+    current = _current_model(store, log)
+    ids = held.extras.get("decision_id") or []
+    method = (f"the newest {len(held)} of {len(held) + len(train_dec) + len(in_test)} "
+              f"clerk decisions (decision ids {min(ids)}–{max(ids)}), not trained on"
+              if ids else "no decisions held out")
+    current_figures: dict[str, Any] = {}
+    if current is not None:
+        log(f"evaluating the current model {current.model_version} on the same letters …")
+        if len(held):
+            current_figures["decisions"] = decision_figures(current, held)
+        if test is not None:
+            sugg = current.suggest_many(test.texts, test.titles)
+            hits = [s.issue_type[0].id == t for s, t in zip(sugg, test.labels["issue_type"],
+                                                              strict=True)]
+            current_figures["test"] = {"accuracy": round(float(np.mean(hits)), 4),
+                                       "n": len(hits), "method": "held-out test set"}
+
+    def more(candidate: Triage) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if len(held):
+            dec: dict[str, Any] = {"n": len(held), "method": method,
+                                   **decision_figures(candidate, held)}
+            dec["current"] = ({"version": current.model_version,
+                               **current_figures["decisions"]} if current else None)
+            out["decisions"] = dec
+        if current is not None and "test" in current_figures:
+            out["current_model"] = {"version": current.model_version,
+                                    "issue_type": current_figures["test"]}
+        return out
+
+    version = train_version(data, store, heads=list(CORPUS_HEADS), test=test, promote=False,
+                            log=log, command=command, extra_evaluation=more)
+    meta = json.loads((store / version / "metadata.json").read_text(encoding="utf-8"))
+    evaluation = {k: meta["evaluation"][k] for k in ("decisions", "current_model")
+                  if k in meta["evaluation"]}
+    evaluation["test_issue_type_accuracy"] = (meta["evaluation"].get("issue_type")
+                                              or {}).get("accuracy")
+    result: dict[str, Any] = {
+        "version": version, "evaluation": evaluation, "promoted": False, "promotion": None,
+        "refused": None,
+        "letters": {"trained": len(data), "decisions_trained": len(train_dec),
+                    "decisions_held_out": len(held), "decisions_in_corpus_test": len(in_test),
+                    "decisions_skipped": len(train_dec.skipped)}}
+    if promote:
+        try:
+            result["promotion"] = promote_checked(store, version, tolerance=tolerance,
+                                                  force=force)
+            result["promoted"] = True
+        except PromotionRefused as exc:
+            result["refused"] = str(exc)
+    db.audit(actor, "model.train", f"model:{version}", None,
+             {"version": version, "evaluation": evaluation, "letters": result["letters"],
+              "promoted": result["promoted"], "refused": result["refused"]}, version)
+    if result["promotion"]:
+        p = result["promotion"]
+        db.audit(actor, "model.promote", f"model:{version}", {"current": p["from"]},
+                 {"current": p["to"], "forced": p["forced"], "figures": p["figures"]},
+                 version)
+    return result

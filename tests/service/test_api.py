@@ -37,7 +37,8 @@ def test_register_get_and_queue_order(svc: Service) -> None:
 
 
 def test_upload_txt_in_gb18030_and_big5(svc: Service) -> None:
-    for enc, text in (("gb18030", LAND), ("big5", "我們村的地被徵收了，補償款三年沒發，請領導查一查。")):
+    big5 = "我們村的地被徵收了，補償款三年沒發，請領導查一查。"
+    for enc, text in (("gb18030", LAND), ("big5", big5)):
         res = svc.client.post("/letters", headers=svc.clerk,
                               files={"file": ("letter.txt", text.encode(enc), "text/plain")})
         assert res.status_code == 201, res.text

@@ -61,7 +61,8 @@ def test_sigkill_during_decisions_loses_nothing_acknowledged(model_store: Path, 
     store.add_user("amy", "admin-pass-1", "admin")
     clerk = store.add_user("carl", "clerk-pass-1", "clerk")
     token = store.create_token("carl")
-    sugg = triage.suggest("老板拖欠工资三个月，一共两万多块，请劳动监察帮忙。").model_dump(mode="json")
+    letter = "老板拖欠工资三个月，一共两万多块，请劳动监察帮忙。"
+    sugg = triage.suggest(letter).model_dump(mode="json")
     ids = [store.add_letter(f"第{i}封：老板拖欠工资三个月。", None, None, sugg, clerk)
            for i in range(N)]
     store.close()
