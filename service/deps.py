@@ -50,6 +50,7 @@ class ModelHolder:
         self._checked = 0.0
         self._load_lock = threading.Lock()
         self.index: LetterIndex | None = None
+        self._refused: str | None = None  # a version that failed to load; not retried
 
     def _load(self) -> Triage:
         triage = Triage.load(self.model_store, self.corpus_dir)
@@ -77,26 +78,40 @@ class ModelHolder:
                 log.warning("model store unreadable, keeping %s: %s",
                             triage.model_version, exc)
                 return triage
-            if version != triage.model_version:
-                self.reload()
+            if (version not in (triage.model_version, self._refused)
+                    and self._load_lock.acquire(blocking=False)):
+                # load beside the old one in the background; requests keep the old one
+                threading.Thread(target=self._reload_locked, daemon=True,
+                                 name="model-reload").start()
         return self._triage or triage
+
+    def _reload_locked(self) -> None:
+        try:
+            self._swap()
+        finally:
+            self._load_lock.release()
+
+    def _swap(self) -> str:
+        old = self._triage
+        version = self.current_version()
+        try:
+            new = self._load()
+        except Exception as exc:
+            if old is None:
+                raise
+            self._refused = version
+            log.error("model %s refused, still serving %s: %s", version, old.model_version,
+                      exc)
+            return old.model_version
+        self._triage, self._refused = new, None
+        log.info("now serving model %s", new.model_version)
+        return new.model_version
 
     def reload(self) -> str:
         """Load the store's current version and swap it in; the version now serving. When the
         new version cannot be loaded (corrupt, tampered) the old one keeps serving."""
         with self._load_lock:
-            old = self._triage
-            try:
-                new = self._load()
-            except Exception as exc:
-                if old is None:
-                    raise
-                log.error("model %s refused, still serving %s: %s",
-                          self.current_version(), old.model_version, exc)
-                return old.model_version
-            self._triage = new
-            log.info("now serving model %s", new.model_version)
-            return new.model_version
+            return self._swap()
 
 
 _holders: dict[str, ModelHolder] = {}
