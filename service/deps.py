@@ -32,7 +32,8 @@ def get_store() -> Store:
         with _lock:
             store = _stores.get(url)
             if store is None:
-                store = _stores[url] = Store(url or None)
+                store = _stores[url] = Store(
+                    url or None, busy_timeout=get_settings().database_busy_timeout)
     return store
 
 

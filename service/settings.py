@@ -13,6 +13,7 @@ class Settings(BaseSettings):
     model_store: str | None = None  # default: models/ in the project
     corpus_dir: str | None = None  # default: corpus/ in the project
     database_url: str | None = None  # default: SQLite file var/triage.db in the project
+    database_busy_timeout: float = 5.0  # seconds to wait on a locked SQLite file, then 503
     max_body_bytes: int = 2_000_000
     max_letter_chars: int = 200_000
     cookie_secure: bool = False  # set true behind HTTPS

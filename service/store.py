@@ -14,8 +14,9 @@ import hashlib
 import hmac
 import json
 import secrets
+import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from triage.errors import TriageError
@@ -215,19 +216,23 @@ def default_database_url() -> str:
     return f"sqlite:///{root / 'var' / 'triage.db'}"
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _: Any) -> None:
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=FULL")
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=5000")
-    cur.close()
-
-
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, busy_timeout: float = 5.0) -> Engine:
+    """An engine; for SQLite with WAL, full sync, foreign keys and a wait on a locked file of
+    ``busy_timeout`` seconds before giving up."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 5})
-        event.listen(engine, "connect", _sqlite_pragmas)
+        engine = create_engine(url, connect_args={"check_same_thread": False,
+                                                  "timeout": busy_timeout})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _: Any) -> None:
+            cur = dbapi_conn.cursor()
+            with suppress(sqlite3.Error):  # a read-only file: the service reports it later
+                cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=FULL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
+            cur.close()
+
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
@@ -246,13 +251,14 @@ def migrate(url: str) -> None:
 class Store:
     """All reads and writes of the service; one instance per database URL."""
 
-    def __init__(self, url: str | None = None, *, upgrade: bool = True) -> None:
+    def __init__(self, url: str | None = None, *, upgrade: bool = True,
+                 busy_timeout: float = 5.0) -> None:
         self.url = url or default_database_url()
         try:
             if upgrade:
                 migrate(self.url)
-            self.engine = make_engine(self.url)
-        except OperationalError as exc:
+            self.engine = make_engine(self.url, busy_timeout)
+        except DBAPIError as exc:
             raise StoreUnavailable(f"database {self.safe_url}: {exc.orig}") from exc
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
@@ -270,8 +276,12 @@ class Store:
         try:
             yield s
             s.commit()
-        except OperationalError as exc:
+        except IntegrityError:
             s.rollback()
+            raise
+        except DBAPIError as exc:  # locked, read-only, disk full, connection gone
+            with suppress(DBAPIError):
+                s.rollback()
             raise StoreUnavailable(f"database {self.safe_url} cannot be used right now "
                                    f"({str(exc.orig).strip()}); the request was not "
                                    "saved, try again") from exc
