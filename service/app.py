@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import sys
@@ -26,6 +27,46 @@ from triage import LetterError, ModelError, TriageError
 log = logging.getLogger("triage.service")
 FORM = "application/x-www-form-urlencoded"
 JSON_PATHS = ("/suggest", "/letters")
+
+
+class RequestTimeout:
+    """ASGI middleware: a request that has not started its answer within ``request_timeout``
+    seconds gets a 504. The work itself is not cancelled (a decision being committed finishes
+    and stays consistent); whatever it answers later is dropped."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = get_settings().request_timeout
+        started = asyncio.Event()
+        timed_out = False
+
+        async def guarded_send(message: Any) -> None:
+            if timed_out:
+                return
+            started.set()
+            await send(message)
+
+        task = asyncio.create_task(self.app(scope, receive, guarded_send))
+        waiter = asyncio.create_task(started.wait())
+        done, _ = await asyncio.wait({task, waiter}, timeout=limit,
+                                     return_when=asyncio.FIRST_COMPLETED)
+        if not done:
+            timed_out = True
+            waiter.cancel()
+            body = JSONResponse(
+                {"detail": f"the request took longer than {limit:g} s and was abandoned; a "
+                           "decision sent with an Idempotency-Key can be sent again safely"},
+                status_code=504)
+            await body(scope, receive, send)
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+            return
+        waiter.cancel()
+        await task
 
 
 def ensure_first_admin() -> None:
@@ -130,6 +171,7 @@ def create_app() -> FastAPI:
         return JSONResponse({"detail": f"invalid request: {problems}. See /docs for the "
                                        "expected body"}, status_code=422)
 
+    app.add_middleware(RequestTimeout)
     app.include_router(api_router)
     try:
         from service.web import router as web_router
