@@ -66,9 +66,14 @@ async def _letter_from_request(request: Request) -> LetterIn:
                                   "'file' (a .txt file in UTF-8, GB18030, Big5 or UTF-16)")
             data = await upload.read()
         text, _ = decode_bytes(data, upload.filename or "upload")
-        return LetterIn.model_validate({
-            "text": text, "title": title if isinstance(title, str) and title else None,
-            "received": received if isinstance(received, str) and received else None})
+        try:
+            return LetterIn.model_validate({
+                "text": text, "title": title if isinstance(title, str) and title else None,
+                "received": received if isinstance(received, str) and received else None})
+        except ValueError as exc:
+            raise HTTPException(422, f"invalid letter upload: {exc}. The form fields are "
+                                "'file' (the .txt), 'title' and 'received' (YYYY-MM-DD)"
+                                ) from exc
     try:
         return LetterIn.model_validate_json(await request.body())
     except ValueError as exc:

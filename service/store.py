@@ -46,6 +46,13 @@ ROLES = ("clerk", "admin")
 ACTIONS = ("confirm", "correct")
 FIELDS = ("issue_type", "subtype", "agency", "nature")
 SESSION_HOURS = 12
+MAX_ID = 2**31 - 1  # ids are 32-bit integers in PostgreSQL
+
+
+def _check_id(letter_id: int) -> int:
+    if not 0 < letter_id <= MAX_ID:
+        raise StoreError(f"no letter {letter_id}")
+    return letter_id
 
 
 class StoreError(TriageError):
@@ -446,6 +453,7 @@ class Store:
 
     def get_letter(self, letter_id: int) -> dict[str, Any]:
         """The letter, its latest suggestion and its decisions (newest first)."""
+        _check_id(letter_id)
         with self.session() as s:
             letter = s.get(Letter, letter_id)
             if letter is None:
@@ -470,6 +478,7 @@ class Store:
               place: str | None = None, limit: int = 50, offset: int = 0) -> dict[str, Any]:
         """Undecided letters: danger first, then the nearest acceptance deadline, then the
         least certain suggestion, then the oldest."""
+        limit, offset = max(0, min(limit, 1000)), max(0, min(offset, MAX_ID))
         with self.session() as s:
             q = select(Letter).where(Letter.decided.is_(False))
             if issue_type:
@@ -493,6 +502,7 @@ class Store:
         the first decision and creates nothing."""
         if action not in ACTIONS:
             raise StoreError(f"action '{action}' is not one of {', '.join(ACTIONS)}")
+        _check_id(letter_id)
         if idempotency_key:
             found = self._by_key(idempotency_key)
             if found is not None:
