@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 
 from service import metrics
 from service.auth import AdminDep, UserDep
-from service.deps import StoreDep, TriageDep, get_holder
+from service.deps import StoreDep, TriageDep, get_batcher, get_holder, sync_index
 from service.schemas import (
     DecisionOut,
     DecisionRequest,
@@ -31,7 +31,7 @@ from service.schemas import (
 from service.settings import get_settings
 from service.store import FIELDS, Store, StoreError, UserView
 from triage import LetterError, Suggestion, Triage
-from triage.normalize import decode_bytes, normalize_text
+from triage.normalize import decode_bytes
 
 AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "missing or wrong credentials"},
@@ -49,8 +49,9 @@ router = APIRouter()
 
 @router.post("/suggest", response_model=Suggestion, responses=LETTER_ERRORS, tags=["letters"],
              summary="Routing suggestion for one letter (stateless, nothing stored)")
-def suggest(body: SuggestRequest, triage: TriageDep, _: UserDep) -> Suggestion:
-    return triage.suggest(body.text, title=body.title, received=body.received)
+def suggest(body: SuggestRequest, triage: TriageDep, store: StoreDep, _: UserDep) -> Suggestion:
+    sync_index(store)
+    return get_batcher().suggest(triage, body.text, body.title, body.received)
 
 
 async def _letter_from_request(request: Request) -> LetterIn:
@@ -85,13 +86,11 @@ async def _letter_from_request(request: Request) -> LetterIn:
 def register(triage: Triage, store: Store, user: UserView, letter: LetterIn) -> tuple[int,
                                                                                       Suggestion]:
     """Suggest, store, and index one letter (shared by the API and the web page)."""
-    sugg = triage.suggest(letter.text, title=letter.title, received=letter.received)
+    sync_index(store)
+    sugg = get_batcher().suggest(triage, letter.text, letter.title, letter.received)
     lid = store.add_letter(letter.text, letter.title, letter.received,
                            sugg.model_dump(mode="json"), user)
-    index = get_holder().index
-    if index is not None:
-        index.add([str(lid)], [normalize_text("\n".join(
-            p for p in (letter.title, letter.text) if p))])
+    sync_index(store)
     metrics.LETTERS.inc()
     return lid, sugg
 

@@ -11,6 +11,7 @@ from typing import Annotated
 
 from fastapi import Depends
 
+from service.batcher import Batcher
 from service.settings import get_settings
 from service.store import Store
 from triage import Triage
@@ -52,6 +53,8 @@ class ModelHolder:
         self._load_lock = threading.Lock()
         self.index: LetterIndex | None = None
         self._refused: str | None = None  # a version that failed to load; not retried
+        self.index_last = 0  # the newest letter id in the index
+        self.index_lock = threading.Lock()
 
     def _load(self) -> Triage:
         triage = Triage.load(self.model_store, self.corpus_dir)
@@ -145,12 +148,36 @@ def build_index(holder: ModelHolder, triage: Triage, store: Store) -> None:
     with _lock:
         if holder.index is not None:
             return
-        index = LetterIndex(triage.catalog.policy.min_similarity)
-        rows = store.letter_texts()
+        holder.index = LetterIndex(triage.catalog.policy.min_similarity)
+        holder.index_last = 0
+        triage.index = holder.index
+    sync_index(store)
+
+
+def sync_index(store: Store) -> None:
+    """Add the letters stored since the last look (by this or another worker process)."""
+    holder = get_holder()
+    index = holder.index
+    if index is None:
+        return
+    with holder.index_lock:
+        rows = store.letter_texts(after_id=holder.index_last)
         if rows:
             index.add([str(i) for i, _ in rows], [normalize_text(t) for _, t in rows])
-        holder.index = index
-        triage.index = index
+            holder.index_last = rows[-1][0]
+
+
+_batcher: Batcher | None = None
+
+
+def get_batcher() -> Batcher:
+    """This process's suggestion batcher (see service/batcher.py)."""
+    global _batcher
+    if _batcher is None:
+        with _lock:
+            if _batcher is None:
+                _batcher = Batcher(get_settings().batch_max)
+    return _batcher
 
 
 def reset() -> None:
@@ -160,6 +187,8 @@ def reset() -> None:
             s.close()
         _stores.clear()
         _holders.clear()
+        global _batcher
+        _batcher = None
     get_settings.cache_clear()
 
 

@@ -15,6 +15,7 @@ class Settings(BaseSettings):
     database_url: str | None = None  # default: SQLite file var/triage.db in the project
     database_busy_timeout: float = 5.0  # seconds to wait on a locked SQLite file, then 503
     max_body_bytes: int = 2_000_000
+    batch_max: int = 32  # most letters suggested together in one worker process
     request_timeout: float = 60.0  # seconds before a request is answered 504
     cookie_secure: bool = False  # set true behind HTTPS
     # how much worse (issue-type accuracy on the corpus test set) a candidate may be and

@@ -467,12 +467,16 @@ class Store:
                     "suggestion": sugg.payload if sugg else None,
                     "decisions": [_decision_dict(d, name) for d, name in rows]}
 
-    def letter_texts(self, letter_ids: list[int] | None = None) -> list[tuple[int, str]]:
+    def letter_texts(self, letter_ids: list[int] | None = None,
+                     after_id: int = 0) -> list[tuple[int, str]]:
+        """(id, title + text) of letters, oldest first; only those with id > ``after_id``."""
         with self.session() as s:
-            q = select(Letter.id, Letter.text).order_by(Letter.id)
+            q = select(Letter.id, Letter.title, Letter.text).where(Letter.id > after_id) \
+                .order_by(Letter.id)
             if letter_ids is not None:
                 q = q.where(Letter.id.in_(letter_ids))
-            return [(int(i), str(t)) for i, t in s.execute(q)]
+            return [(int(i), "\n".join(p for p in (title, text) if p))
+                    for i, title, text in s.execute(q)]
 
     def queue(self, *, issue_type: str | None = None, agency: str | None = None,
               place: str | None = None, limit: int = 50, offset: int = 0) -> dict[str, Any]:

@@ -580,8 +580,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     if args.model or args.store:
         os.environ["TRIAGE_MODEL_STORE"] = str(args.model or args.store)
+    workers = args.workers or os.cpu_count() or 1
     uvicorn.run("service.app:create_app", factory=True, host=args.host, port=args.port,
-                log_level="info")
+                log_level="info", workers=workers)
     return 0
 
 
@@ -755,6 +756,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--port", type=int, default=8000)
     v.add_argument("--model", help="model store folder")
     v.add_argument("--store", help="model store folder")
+    v.add_argument("--workers", type=int, default=None,
+                   help="worker processes (default: one per core)")
     v.set_defaults(func=cmd_serve)
     return p
 

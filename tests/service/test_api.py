@@ -151,3 +151,27 @@ def test_metrics_and_health(svc_sqlite: Service) -> None:
     assert 'route="/letters",status="2xx"' in text
     health = get("/healthz").json()
     assert health["status"] == "ok" and health["database"] == "ok"
+
+
+def test_concurrent_suggestions_are_batched_and_equal_single_ones(svc_sqlite: Service,
+                                                                  triage) -> None:  # type: ignore[no-untyped-def]
+    from concurrent.futures import ThreadPoolExecutor
+
+    from service.deps import get_batcher
+    from training.data import read_corpus
+
+    texts = read_corpus("test").texts[:24] + ["", "   "]
+    with ThreadPoolExecutor(12) as pool:
+        answers = list(pool.map(lambda t: svc_sqlite.client.post(
+            "/suggest", json={"text": t}, headers=svc_sqlite.clerk), texts))
+    for text, res in zip(texts, answers, strict=True):
+        if not text.strip():
+            assert res.status_code == 400 and "empty" in res.json()["detail"]
+            continue
+        assert res.status_code == 200
+        alone = triage.suggest(text).model_dump(mode="json")
+        got = res.json()
+        assert got["issue_type"] == alone["issue_type"] and got["agency"] == alone["agency"]
+        assert got["flags"] == alone["flags"] and got["jurisdiction"] == alone["jurisdiction"]
+    batcher = get_batcher()
+    assert batcher.letters == 24 and batcher.batches < 24  # some went together

@@ -33,7 +33,8 @@ def server(env: dict[str, str], port: int) -> Iterator[subprocess.Popen[bytes]]:
     """`triage serve` on loopback, up and healthy; stopped (if still alive) at the end."""
     log = open(Path(env["TRIAGE_TEST_LOG"]), "ab")  # noqa: SIM115 — closed below
     proc = subprocess.Popen([sys.executable, "-m", "training.cli", "serve", "--port", str(port)],
-                            cwd=ROOT, env=env, stdout=log, stderr=log)
+                            cwd=ROOT, env=env, stdout=log, stderr=log,
+                            start_new_session=True)
     try:
         deadline = time.monotonic() + 90
         while True:
@@ -48,7 +49,7 @@ def server(env: dict[str, str], port: int) -> Iterator[subprocess.Popen[bytes]]:
         yield proc
     finally:
         if proc.poll() is None:
-            proc.terminate()
+            os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=30)
         log.close()
 
@@ -92,7 +93,8 @@ def test_sigkill_during_decisions_loses_nothing_acknowledged(model_store: Path, 
                         with lock:
                             acked[lid] = res.json()["id"]
                             if len(acked) == KILL_AFTER:
-                                os.kill(proc.pid, signal.SIGKILL)
+                                # the whole server: master and worker processes
+                                os.killpg(proc.pid, signal.SIGKILL)
 
         threads = [threading.Thread(target=worker) for _ in range(WORKERS)]
         for t in threads:
