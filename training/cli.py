@@ -580,7 +580,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     if args.model or args.store:
         os.environ["TRIAGE_MODEL_STORE"] = str(args.model or args.store)
-    workers = args.workers or os.cpu_count() or 1
+    # each worker holds its own model (~650 MB resident): two unless told otherwise
+    workers = args.workers or min(2, os.cpu_count() or 1)
     uvicorn.run("service.app:create_app", factory=True, host=args.host, port=args.port,
                 log_level="info", workers=workers)
     return 0
@@ -757,7 +758,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--model", help="model store folder")
     v.add_argument("--store", help="model store folder")
     v.add_argument("--workers", type=int, default=None,
-                   help="worker processes (default: one per core)")
+                   help="worker processes, each with its own model of ~650 MB in memory "
+                   "(default: 2, or 1 on a one-core machine)")
     v.set_defaults(func=cmd_serve)
     return p
 
