@@ -1,5 +1,5 @@
-"""The ``triage`` command: suggest, train, evaluate, models, users, audit, similar, hotspots,
-redact, serve.
+"""The ``triage`` command: suggest, bulk, train, evaluate, models, users, audit, similar,
+hotspots, redact, serve.
 
 The CLI lives in training/ because it is the one place where the library, training and the
 service meet, and triage/ and service/ must not import training/.
@@ -22,6 +22,9 @@ EXAMPLES = """examples:
   triage train --corpus                        (the default model from corpus/)
   triage evaluate --data mine.csv --text-col text --label-col label --cv 5 --json
   triage suggest --received 2026-11-22 --redact --file letter.txt
+  triage bulk backlog.csv --out triaged.parquet     (all cores; --resume after a stop)
+  triage bulk letters/ --out triaged.xlsx            (a folder of .txt files, any encoding)
+  triage bulk backlog.csv --out triaged.csv --engine dask --scheduler tcp://10.0.0.5:8786
   triage similar letters.csv --date-col received     (earlier letters on the same matter)
   triage hotspots letters.csv --date-col received --since 2026-10-01 --until 2026-10-31
   triage redact --file letter.txt
@@ -138,6 +141,24 @@ def _read_text_arg(args: argparse.Namespace) -> str:
         return decode_bytes(sys.stdin.buffer.read(), "standard input")[0]
     raise LetterError("no letter given: pass the text as an argument, --file FILE, or pipe "
                       "it on standard input")
+
+
+def cmd_bulk(args: argparse.Namespace) -> int:
+    """A backlog file or folder → one row per letter, bad rows, and a report."""
+    from triage.bulk import BulkJob, run_bulk
+
+    job = BulkJob(input=Path(args.input), output=Path(args.out), text_col=args.text_col,
+                  title_col=args.title_col, id_col=args.id_col or "id",
+                  id_required=args.id_col is not None, model=Path(args.model or _store(args)),
+                  jobs=args.jobs, chunk_size=args.chunk_size, resume=args.resume,
+                  engine=args.engine, scheduler=args.scheduler)
+    try:
+        run_bulk(job)
+    except KeyboardInterrupt:
+        print(f"interrupted: the finished chunks are kept in {args.out}.parts; run the same "
+              "command with --resume to continue", file=sys.stderr)
+        return 130
+    return 0
 
 
 def cmd_redact(args: argparse.Namespace) -> int:
@@ -602,6 +623,35 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--redact", action="store_true",
                    help="take names, ID/phone/bank numbers and house addresses out of the output")
     s.set_defaults(func=cmd_suggest)
+
+    b = sub.add_parser("bulk", help="classify a backlog: a file or folder in, one row per "
+                       "letter out; parallel, resumable, on a Dask cluster if need be",
+                       description="Classify every letter of INPUT into OUT (its extension "
+                       "is the format: .csv .tsv .jsonl .xlsx .parquet). Bad rows go to "
+                       "OUT.errors.csv with their row number and reason, a summary to "
+                       "OUT.report.html. Finished chunks are kept in OUT.parts until the end, "
+                       "so --resume continues a run stopped by Ctrl-C, a kill or a crash.")
+    b.add_argument("input", help="CSV / TSV / JSONL / XLSX / Parquet file, or a folder of .txt "
+                   "files (UTF-8, GB18030, Big5 or UTF-16 with BOM, detected per file)")
+    b.add_argument("--out", required=True, help="the output file")
+    b.add_argument("--text-col", default="text", help="column with the letter text")
+    b.add_argument("--title-col", default=None, help="column with the title (optional)")
+    b.add_argument("--id-col", default=None, help="column with the letter id, kept in the "
+                   "output (default: id when the file has it, else the row number)")
+    b.add_argument("--jobs", type=int, default=None,
+                   help="worker processes (default: every core; 1: in this process)")
+    b.add_argument("--chunk-size", type=int, default=500,
+                   help="letters per chunk, the unit of work and of --resume (default 500)")
+    b.add_argument("--resume", action="store_true",
+                   help="continue the interrupted run writing OUT from its finished chunks")
+    b.add_argument("--engine", default="local", choices=["local", "dask"],
+                   help="local worker processes (default) or a Dask cluster")
+    b.add_argument("--scheduler", help="with --engine dask: the scheduler, tcp://HOST:PORT; "
+                   "every worker needs this project installed and the model store readable")
+    b.add_argument("--model", help="model store or version folder (default: the store's "
+                   "current)")
+    b.add_argument("--store", help="model store folder (default $TRIAGE_MODEL_STORE or models/)")
+    b.set_defaults(func=cmd_bulk)
 
     def data_args(q: argparse.ArgumentParser) -> None:
         q.add_argument("--text-col", default="text", help="column with the letter text")

@@ -197,15 +197,33 @@ class LetterClassifier(ClassifierMixin, BaseEstimator):
             Up to ``k`` word features (jieba tokens or word bigrams), strongest first.
         """
         check_is_fitted(self, "heads_")
-        est = self.heads_[head]
-        coef = _coef(est, list(est.classes_).index(label))
-        n_words = len(self._word_vocabulary())
+        coef = self._word_coef(head, label)
+        n_words = len(coef)
         row = Xf_row.tocsr()
-        scores = [(row.data[i] * coef[j], j) for i, j in enumerate(row.indices)
-                  if j < n_words and coef[j] > 0]
+        words = row.indices < n_words
+        js, data = row.indices[words], row.data[words]
+        weights = coef[js]
+        pushing = weights > 0
+        # (score, index) pairs, strongest first; ties go to the larger index
+        scores = sorted(zip((data[pushing] * weights[pushing]).tolist(), js[pushing].tolist(),
+                            strict=True), reverse=True)
         names = self._word_names()
-        scores.sort(reverse=True)
         return [names[j].replace(" ", "") for _, j in scores[:k]]
+
+    def _word_coef(self, head: int, label: str) -> np.ndarray:
+        """The word-feature part of a class's weights (``_coef``), computed once per class."""
+        cache = self.__dict__.setdefault("_word_coef_cache", {})
+        key = (head, label)
+        if key not in cache:
+            est = self.heads_[head]
+            n_words = len(self._word_vocabulary())
+            cache[key] = _coef(est, list(est.classes_).index(label))[:n_words].copy()
+        return cache[key]
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(super().__getstate__())  # a copy: the live __dict__ keeps its cache
+        state.pop("_word_coef_cache", None)  # derived from the weights; not saved with them
+        return state
 
     def _word_vocabulary(self) -> dict[str, int]:
         return self.features_.transformer_list[0][1].vocabulary_

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import importlib.metadata
+import itertools
 import re
 import threading
 from collections.abc import Iterable, Sequence
@@ -96,6 +97,7 @@ def gazetteer() -> frozenset[str]:
 
 
 # -- tokenizer -------------------------------------------------------------------------------
+TEXT_KEY = "triage_text"  # in Doc.user_data: the text the tokenizer was given
 class ProtectedJiebaTokenizer:
     """jieba segmentation that keeps entity-shaped strings and agency aliases whole.
 
@@ -125,10 +127,55 @@ class ProtectedJiebaTokenizer:
         from spacy.tokens import Doc
 
         words = self.words(text)
-        return Doc(self.vocab, words=words, spaces=[False] * len(words))
+        doc = Doc(self.vocab, words=words, spaces=[False] * len(words))
+        doc.user_data[TEXT_KEY] = text  # doc.text is rebuilt from every token at each access
+        return doc
 
 
 # -- places ----------------------------------------------------------------------------------
+def token_bounds(doc: Any, text: str) -> list[int]:
+    """Start offsets of a ``Doc``'s tokens, then the end of its text (``doc.text``, which
+    spaCy rebuilds from the tokens at every access: read it once and pass it)."""
+    from spacy.attrs import IDX
+
+    return [*doc.to_array(IDX).tolist(), len(text)]
+
+
+# feature names of small numbers, made once
+_LEN = [f"len={k}" for k in range(13)]
+_UNITS = [f"units={k}" for k in range(5)]
+_COUNT = [f"count={k}" for k in range(5)]
+
+
+@dataclass
+class _Letter:
+    """Lookups over one letter that the features of all its candidate spans share."""
+
+    text: str
+    n: int
+    bset: set[int]
+    token_at: dict[int, str]
+    ends_at: dict[int, str]
+    by_start: dict[int, int]
+    by_end: dict[int, int]
+    gaz: frozenset[str]
+    units: list[int]  # running counts: units[e] - units[s] is the count within text[s:e]
+    unit_chars: str  # the unit characters of the text in order: chain = unit_chars[units[s]:…]
+    digits: list[int]
+    latin: list[int]
+    gaz_first: dict[int, int] = field(default_factory=dict)  # shortest gazetteer name at s
+
+    def first_name(self, s: int) -> int:
+        """Length of the shortest gazetteer name (2 to 8 characters) starting at ``s``; 99
+        when there is none. A span of length n starts with a name iff this is ≤ min(n, 8)."""
+        k = self.gaz_first.get(s)
+        if k is None:
+            text, gaz = self.text, self.gaz
+            k = self.gaz_first[s] = next((k for k in range(2, 9) if s + k <= len(text)
+                                          and text[s:s + k] in gaz), 99)
+        return k
+
+
 @dataclass
 class PlaceRanker:
     """Scores the spans of a letter that may be the place its matter happened in.
@@ -161,64 +208,120 @@ class PlaceRanker:
                     out.append((s, e))
         return out
 
-    def features(self, text: str, bounds: Sequence[int],
-                 cands: list[tuple[int, int]]) -> list[dict[str, Any]]:
-        gaz = gazetteer()
-        bset = set(bounds)
-        token_at = {}
-        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
-            token_at[a] = text[a:b]
-        ends_at: dict[int, str] = {b: text[a:b] for a, b in zip(bounds[:-1], bounds[1:],
-                                                                 strict=True)}
+    def _letter(self, text: str, bounds: Sequence[int],
+                cands: list[tuple[int, int]]) -> _Letter:
+        units = self.rules.unit_chars
+        pairs = list(zip(bounds[:-1], bounds[1:], strict=True))
         by_start: dict[int, int] = {}
         by_end: dict[int, int] = {}
         for s, e in cands:
             by_start[s] = max(by_start.get(s, 0), e)
             by_end[e] = min(by_end.get(e, len(text)), s)
-        seen: dict[str, int] = {}
-        n = max(len(text), 1)
-        units = self.rules.unit_chars
-        feats = []
+        return _Letter(
+            text=text, n=max(len(text), 1), bset=set(bounds),
+            token_at={a: text[a:b] for a, b in pairs}, ends_at={b: text[a:b] for a, b in pairs},
+            by_start=by_start, by_end=by_end, gaz=gazetteer(),
+            units=[0, *itertools.accumulate(ch in units for ch in text)],
+            unit_chars="".join(ch for ch in text if ch in units),
+            digits=[0, *itertools.accumulate(ch.isdigit() for ch in text)],
+            latin=[0, *itertools.accumulate(ch.isascii() and ch.isalpha() for ch in text)])
+
+    def _start_features(self, x: _Letter, s: int) -> dict[str, Any]:
+        """The features of a span that depend on where it starts only."""
+        text, units = x.text, self.rules.unit_chars
+        prev = text[s - 1] if s else "^"
+        f: dict[str, Any] = {
+            "first=" + text[s]: 1, "first2=" + text[s:s + 2]: 1, "prev=" + prev: 1,
+            "prevtok=" + x.ends_at.get(s, "~"): 1, "pos=" + str(int(10 * s / x.n)): 1,
+            "start_tok": int(s in x.bset), "prev_unit": int(s > 0 and text[s - 1] in units),
+            "prev_han": int(s > 0 and "\u4e00" <= text[s - 1] <= "\u9fff"),
+            "prevtok2=" + x.ends_at.get(s - len(x.ends_at.get(s, "")), "~"): 1}
+        left = text[max(0, s - 6):s]
+        if any(cue in left for cue in self.rules.home_cues):
+            f["home_cue"] = 1
+        for k in (1, 2):
+            f[f"pre{k}=" + text[max(0, s - k):s]] = 1
+        f["prev|first=" + prev + "|" + text[s]] = 1
+        return f
+
+    def _end_features(self, x: _Letter, e: int) -> dict[str, Any]:
+        """The features of a span that depend on where it ends only."""
+        text = x.text
+        nxt = text[e] if e < len(text) else "$"
+        nxt2 = text[e:e + 2]
+        return {"last=" + text[e - 1]: 1, "last2=" + text[e - 2:e]: 1, "next=" + nxt: 1,
+                "nexttok=" + x.token_at.get(e, "~"): 1, "end_tok": int(e in x.bset),
+                "next2=" + nxt2: 1, "end_unit": int(text[e - 1] in self.rules.unit_chars),
+                "last2|next2=" + text[e - 2:e] + "|" + nxt2: 1,
+                "last|next=" + text[e - 1] + "|" + nxt: 1}
+
+    def _span_features(self, x: _Letter, s: int, e: int, seen: set[str]) -> dict[str, Any]:
+        """The features of the span itself (``seen``: the spans of earlier candidates)."""
+        span = x.text[s:e]
+        gaz = x.gaz
+        u0, u1 = x.units[s], x.units[e]
+        f = {_LEN[min(e - s, 12)]: 1, _UNITS[min(u1 - u0, 4)]: 1,
+             "maxright": int(x.by_start.get(s, e) == e), "maxleft": int(x.by_end.get(e, s) == s),
+             "digit": int(x.digits[e] > x.digits[s]), "ascii": int(x.latin[e] > x.latin[s]),
+             _COUNT[min(x.text.count(span), 4)]: 1, "first_seen": int(span not in seen),
+             "gaz_start": int(x.first_name(s) <= min(e - s, 8)),
+             "gaz_whole": int(span in gaz), "chain=" + x.unit_chars[u0:min(u1, u0 + 5)]: 1}
+        seen.add(span)
+        return f
+
+    def features(self, text: str, bounds: Sequence[int],
+                 cands: list[tuple[int, int]]) -> list[dict[str, Any]]:
+        """One dict of features per candidate span (for ``DictVectorizer``)."""
+        x = self._letter(text, bounds, cands)
+        starts: dict[int, dict[str, Any]] = {}
+        ends: dict[int, dict[str, Any]] = {}
+        seen: set[str] = set()
+        out = []
         for s, e in cands:
-            span = text[s:e]
-            left = text[max(0, s - 6):s]
-            f: dict[str, Any] = {
-                "last=" + span[-1]: 1, "last2=" + span[-2:]: 1, "first=" + span[0]: 1,
-                "first2=" + span[:2]: 1, "prev=" + (text[s - 1] if s else "^"): 1,
-                "next=" + (text[e] if e < len(text) else "$"): 1,
-                "prevtok=" + ends_at.get(s, "~"): 1, "nexttok=" + token_at.get(e, "~"): 1,
-                "len=" + str(min(e - s, 12)): 1,
-                "units=" + str(min(sum(ch in units for ch in span), 4)): 1,
-                "pos=" + str(int(10 * s / n)): 1,
-                "start_tok": int(s in bset), "end_tok": int(e in bset),
-                "maxright": int(by_start.get(s, e) == e), "maxleft": int(by_end.get(e, s) == s),
-                "digit": int(any(ch.isdigit() for ch in span)),
-                "ascii": int(any(ch.isascii() and ch.isalpha() for ch in span)),
-                "count=" + str(min(text.count(span), 4)): 1,
-                "first_seen": int(span not in seen),
-                "gaz_start": int(any(span[:k] in gaz for k in range(2, min(len(span), 8) + 1))),
-                "gaz_whole": int(span in gaz),
-            }
-            chain = "".join(ch for ch in span if ch in units)
-            f["chain=" + chain[:5]] = 1
-            f["prev_unit"] = int(s > 0 and text[s - 1] in units)
-            f["prev_han"] = int(s > 0 and "\u4e00" <= text[s - 1] <= "\u9fff")
-            f["next2=" + text[e:e + 2]] = 1
-            f["end_unit"] = int(span[-1] in units)
-            f["prevtok2=" + ends_at.get(s - len(ends_at.get(s, "")), "~")] = 1
-            seen.setdefault(span, s)
-            for cue in self.rules.home_cues:
-                if cue in left:
-                    f["home_cue"] = 1
-                    break
-            for k in (1, 2):
-                f[f"pre{k}=" + text[max(0, s - k):s]] = 1
-            nxt2 = text[e:e + 2]
-            f["last2|next2=" + span[-2:] + "|" + nxt2] = 1
-            f["prev|first=" + (text[s - 1] if s else "^") + "|" + span[0]] = 1
-            f["last|next=" + span[-1] + "|" + (text[e] if e < len(text) else "$")] = 1
-            feats.append(f)
-        return feats
+            if s not in starts:
+                starts[s] = self._start_features(x, s)
+            if e not in ends:
+                ends[e] = self._end_features(x, e)
+            out.append({**starts[s], **ends[e], **self._span_features(x, s, e, seen)})
+        return out
+
+    def _matrix(self, text: str, bounds: Sequence[int], cands: list[tuple[int, int]]) -> Any:
+        """``vectorizer.transform(features(...))``, the same matrix entry for entry, built
+        from each start's and end's features looked up once (a third of extraction time).
+        Every feature value is an int, which ``DictVectorizer`` takes as it is."""
+        from scipy import sparse
+
+        get = self.vectorizer.vocabulary_.get
+
+        def lookup(part: dict[str, Any]) -> tuple[list[int], list[int]]:
+            js = list(map(get, part))
+            if None not in js:
+                return js, list(part.values())
+            kept = [(j, v) for j, v in zip(js, part.values(), strict=True) if j is not None]
+            return [j for j, _ in kept], [v for _, v in kept]
+
+        x = self._letter(text, bounds, cands)
+        starts: dict[int, tuple[list[int], list[int]]] = {}
+        ends: dict[int, tuple[list[int], list[int]]] = {}
+        seen: set[str] = set()
+        indices: list[int] = []
+        values: list[int] = []
+        indptr = [0]
+        for s, e in cands:
+            if s not in starts:
+                starts[s] = lookup(self._start_features(x, s))
+            if e not in ends:
+                ends[e] = lookup(self._end_features(x, e))
+            for js, vs in (starts[s], ends[e], lookup(self._span_features(x, s, e, seen))):
+                indices += js
+                values += vs
+            indptr.append(len(indices))
+        matrix = sparse.csr_matrix((np.asarray(values, dtype=self.vectorizer.dtype),
+                                    np.asarray(indices, dtype=np.int32),
+                                    np.asarray(indptr, dtype=np.int32)),
+                                   shape=(len(cands), len(self.vectorizer.vocabulary_)))
+        matrix.sort_indices()  # as DictVectorizer leaves it (a row's indices are distinct)
+        return matrix
 
     def fit(self, texts: Sequence[str], places: Sequence[str | None],
             bounds: Sequence[Sequence[int]]) -> PlaceRanker:
@@ -265,8 +368,7 @@ class PlaceRanker:
         cands = self.candidates(text, bounds)
         if not cands:
             return []
-        p = self.model.predict_proba(self.vectorizer.transform(
-            self.features(text, bounds, cands)))[:, 1]
+        p = self.model.predict_proba(self._matrix(text, bounds, cands))[:, 1]
         order = np.argsort(-p, kind="stable")
         return [(cands[i][0], cands[i][1], float(p[i])) for i in order]
 
@@ -320,13 +422,13 @@ class _PlacesComponent:
     def __call__(self, doc: Any) -> Any:
         if self.ranker is None or self.ranker.model is None:
             return doc
-        bounds = [t.idx for t in doc] + [len(doc.text)]
-        ranking = self.ranker.rank(doc.text, bounds)
+        text = doc.user_data.get(TEXT_KEY) or doc.text
+        ranking = self.ranker.rank(text, token_bounds(doc, text))
         doc._.place_ranking = ranking
         if ranking and ranking[0][2] >= self.ranker.none_threshold:
             s, e, p = ranking[0]
-            s, e = self.ranker.complete(doc.text, s, e, [(a, b) for a, b, _ in ranking])
-            doc._.place, doc._.place_score = doc.text[s:e], p
+            s, e = self.ranker.complete(text, s, e, [(a, b) for a, b, _ in ranking])
+            doc._.place, doc._.place_score = text[s:e], p
         return doc
 
 
@@ -379,20 +481,23 @@ class Extractor:
 
     def bounds(self, text: str) -> list[int]:
         """Token start offsets plus the end, as the places component sees them."""
-        doc = self.nlp.make_doc(text)
-        return [t.idx for t in doc] + [len(text)]
+        return token_bounds(self.nlp.make_doc(text), text)
 
     def extract(self, text: str) -> Extraction:
         return self.extract_many([text])[0]
 
     def extract_many(self, texts: Iterable[str]) -> list[Extraction]:
+        texts = list(texts)
         with self._lock:  # spaCy's pipe state is not meant for concurrent calls
             docs = list(self.nlp.pipe(texts))
-        return [self._collect(doc) for doc in docs]
+        # the tokenizer keeps every character, so doc.text == text (spaCy rebuilds doc.text
+        # from the tokens at each access)
+        return [self._collect(doc, text) for doc, text in zip(docs, texts, strict=True)]
 
-    def _collect(self, doc: Any) -> Extraction:
+    def _collect(self, doc: Any, text: str) -> Extraction:
         out = Extraction()
-        for ent in doc.ents:
+        ents = doc.ents  # each access walks every token
+        for ent in ents:
             label = ent.label_
             if label == "AGENCY":
                 if ent.ent_id_ and ent.ent_id_ not in out.agencies:
@@ -401,10 +506,10 @@ class Extractor:
                 getattr(out, _LABEL_FIELD[label]).append(ent.text)
         out.max_people = max((chinese_number(p) or 0 for p in out.people), default=0)
         out.place, out.place_score = doc._.place, float(doc._.place_score or 0.0)
-        out.places = self._places(doc)
+        out.places = self._places(doc, ents, text)
         return out
 
-    def _places(self, doc: Any) -> list[str]:
+    def _places(self, doc: Any, ents: Any, text: str) -> list[str]:
         """Non-overlapping place strings: ranked candidates above the floor, and gazetteer hits."""
         taken: list[tuple[int, int]] = []
         names: list[tuple[int, str]] = []
@@ -418,8 +523,8 @@ class Extractor:
                 break
             if free(s, e):
                 taken.append((s, e))
-                names.append((s, doc.text[s:e]))
-        for ent in doc.ents:
+                names.append((s, text[s:e]))
+        for ent in ents:
             if ent.label_ == "GPE" and free(ent.start_char, ent.end_char):
                 taken.append((ent.start_char, ent.end_char))
                 names.append((ent.start_char, ent.text))

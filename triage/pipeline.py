@@ -11,6 +11,7 @@ import datetime as dt
 import logging
 import os
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -126,6 +127,20 @@ def combine_issue_scores(level1: dict[str, float], subtype: dict[str, float],
     return {iid: (1 - weight) * p + weight * summed.get(iid, 0.0) for iid, p in level1.items()}
 
 
+class _StageClock:
+    """Adds the seconds since the previous lap to ``timings[stage]`` (nothing without it)."""
+
+    def __init__(self, timings: dict[str, float] | None) -> None:
+        self.timings = timings
+        self.last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        if self.timings is not None:
+            now = time.perf_counter()
+            self.timings[stage] = self.timings.get(stage, 0.0) + now - self.last
+            self.last = now
+
+
 class Triage:
     """A loaded model with its catalog and rules; turns letters into suggestions.
 
@@ -222,18 +237,42 @@ class Triage:
         parts = [normalize_letter(t, ti, max_chars=limit,
                                   where=f"letter {i + 1}" if len(texts) > 1 else "letter")
                  for i, (t, ti) in enumerate(zip(texts, titles, strict=True))]
+        return self.suggest_normalized(parts, days)
+
+    def suggest_normalized(self, parts: Sequence[tuple[str, str | None]],
+                           received: Sequence[dt.date | None] | None = None,
+                           timings: dict[str, float] | None = None) -> list[Suggestion]:
+        """Suggestions for letters already checked by :func:`normalize_letter`.
+
+        Parameters
+        ----------
+        parts : sequence of (body, title or None)
+            What ``normalize_letter`` returned for each letter.
+        received : sequence of date or None, optional
+            The day each letter arrived (deadlines are counted from it).
+        timings : dict, optional
+            Seconds spent per stage (``features``, ``classify``, ``extract``, ``assemble``)
+            are added to it.
+        """
         if not parts:
             return []
+        days = list(received) if received is not None else [None] * len(parts)
+        clock = _StageClock(timings)
         prepared = [compose_text(body, head) for body, head in parts]
         plain = [compose_text(body, head, title_repeat=1) for body, head in parts]
         features = self.classifier.transform_texts(prepared)
+        clock.lap("features")
         probs = self.classifier.predict_proba_features(features)
+        clock.lap("classify")
         extractions = self.extractor.extract_many(plain)
+        clock.lap("extract")
         if log.isEnabledFor(logging.DEBUG):  # letters are personal data: never at INFO, redacted
             for i, text in enumerate(plain):
                 log.debug("letter %d of %d: %s", i + 1, len(plain), redact(text)[:200])
-        return [self._build(features[i], [p[i] for p in probs], plain[i], extractions[i],
-                            days[i]) for i in range(len(prepared))]
+        out = [self._build(features[i], [p[i] for p in probs], plain[i], extractions[i],
+                           days[i]) for i in range(len(prepared))]
+        clock.lap("assemble")
+        return out
 
     # -- assembling one suggestion ---------------------------------------------------------
     def _head(self, name: str, probs: list[np.ndarray]) -> dict[str, float] | None:
@@ -322,11 +361,12 @@ class Triage:
 
     def _flags(self, text: str, probs: list[np.ndarray]) -> list[FlagHit]:
         def score_sentences(fid: str, sents: list[str]) -> list[float]:
-            j = self.heads.index(f"flag_{fid}")
-            p = self.classifier.predict_proba_features(self.classifier.transform_texts(sents))
-            classes = self.classifier.heads_[j].classes_.tolist()
-            return p[j][:, classes.index("True")].tolist() if "True" in classes else [0.0] * len(
-                sents)
+            head = self.classifier.heads_[self.heads.index(f"flag_{fid}")]
+            classes = head.classes_.tolist()
+            if "True" not in classes:
+                return [0.0] * len(sents)
+            p = head.predict_proba(self.classifier.transform_texts(sents))  # this head only
+            return p[:, classes.index("True")].tolist()
 
         return detect(self.rules, text, self._flag_scores(probs), self.flag_thresholds,
                       score_sentences, self.people_count)
