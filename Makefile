@@ -8,7 +8,7 @@ export TRIAGE_MODEL_STORE ?= models
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup run test train model bench lint clean
+.PHONY: setup run test train model bench bench-bulk bench-load lint clean
 
 setup: $(STAMP)
 
@@ -36,6 +36,12 @@ test: setup
 
 bench: model
 	$(PY) bench/segment.py
+
+bench-bulk: model
+	$(PY) bench/bulk.py
+
+bench-load: model
+	$(PY) bench/load.py
 
 lint: setup
 	$(VENV)/bin/ruff check triage training service tests bench
