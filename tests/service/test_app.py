@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import ROOT
+from tests.support.server import free_port, wait_healthy
 
 LETTER = "老板拖欠我们十几个农民工的工资，一共六万多块，年底了还不给，劳动监察大队去了也没用。"
 
@@ -94,30 +94,16 @@ def test_healthz_without_model_is_503(tmp_path: Path, monkeypatch: pytest.Monkey
     deps.reset()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 def test_triage_serve_answers_on_loopback(model_store: Path, tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "TRIAGE_MODEL_STORE": str(model_store),
            "TRIAGE_DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}"}
     proc = subprocess.Popen([sys.executable, "-m", "training.cli", "serve", "--port", str(port)],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, "server exited"
-            assert time.monotonic() < deadline, "server did not come up in 60 s"
-            time.sleep(0.3)
+        wait_healthy(proc, f"http://127.0.0.1:{port}")
         # no credentials: refused; the first admin's password was printed and saved
         res = httpx.post(f"http://127.0.0.1:{port}/suggest", json={"text": LETTER}, timeout=30)
         assert res.status_code == 401

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +20,7 @@ import httpx
 import pytest
 
 from tests.conftest import ROOT
+from tests.support.server import free_port, wait_healthy
 
 PASSWORD = "clerk-pass-1"
 DANGER = ("老板拖欠我们十几个农民工的工资，一共六万多块，年底了还不给，劳动监察大队去了也没用。"
@@ -49,27 +48,9 @@ class Server:
         return res.json()  # type: ignore[no-any-return]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 def _wait_up(proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None:
-            raise AssertionError(f"server exited ({proc.returncode}):\n"
-                                 + log.read_text(encoding="utf-8", errors="replace")[-3000:])
-        if time.monotonic() > deadline:
-            raise AssertionError("server did not come up in 90 s:\n"
-                                 + log.read_text(encoding="utf-8", errors="replace")[-3000:])
-        time.sleep(0.3)
+    wait_healthy(proc, url, log)
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +63,7 @@ def server(model_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
     store.add_user("carl", PASSWORD, "clerk")
     token = store.create_token("carl")
     store.close()
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "TRIAGE_MODEL_STORE": str(model_store), "TRIAGE_DATABASE_URL": db}
     log = tmp / "server.log"

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,16 +14,12 @@ from pathlib import Path
 import httpx
 
 from tests.conftest import ROOT
+from tests.support.server import free_port, wait_healthy
 
 N = 200
 WORKERS = 4
 KILL_AFTER = 80
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager
@@ -36,16 +30,7 @@ def server(env: dict[str, str], port: int) -> Iterator[subprocess.Popen[bytes]]:
                             cwd=ROOT, env=env, stdout=log, stderr=log,
                             start_new_session=True)
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, "server exited; see " + env["TRIAGE_TEST_LOG"]
-            assert time.monotonic() < deadline, "server did not come up in 90 s"
-            time.sleep(0.3)
+        wait_healthy(proc, f"http://127.0.0.1:{port}", Path(env["TRIAGE_TEST_LOG"]))
         yield proc
     finally:
         if proc.poll() is None:
@@ -70,7 +55,7 @@ def test_sigkill_during_decisions_loses_nothing_acknowledged(model_store: Path, 
     env = {**os.environ, "TRIAGE_MODEL_STORE": str(model_store), "TRIAGE_DATABASE_URL": db_url,
            "TRIAGE_TEST_LOG": str(tmp_path / "server.log")}
     headers = {"Authorization": f"Bearer {token}"}
-    port = _free_port()
+    port = free_port()
     acked: dict[int, int] = {}  # letter id -> decision id, for every 2xx
     lock = threading.Lock()
     todo = list(ids)
@@ -106,7 +91,7 @@ def test_sigkill_during_decisions_loses_nothing_acknowledged(model_store: Path, 
 
     # restart over the killed database; the client retries everything with the same keys
     store = Store(db_url)
-    port2 = _free_port()
+    port2 = free_port()
     try:
         with server(env, port2), httpx.Client(base_url=f"http://127.0.0.1:{port2}",
                                               headers=headers, timeout=30) as c:
