@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import subprocess
-import uuid
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -58,8 +58,7 @@ def test_locked_database_is_a_clear_503_and_the_retry_records_once(
 def _can_mount() -> bool:
     if os.geteuid() != 0:
         return False
-    probe = Path(f"/tmp/triage-mount-probe-{uuid.uuid4().hex[:8]}")
-    probe.mkdir()
+    probe = Path(tempfile.mkdtemp(prefix="triage-mount-probe-"))
     try:
         ok = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(probe)],
                             capture_output=True).returncode == 0
@@ -76,8 +75,7 @@ def tiny_fs() -> Iterator[Path]:
     if not _can_mount():
         pytest.skip("cannot mount a tmpfs here (needs root with CAP_SYS_ADMIN); the disk-full "
                     "and read-only filesystem tests need one")
-    mnt = Path(f"/tmp/triage-tinyfs-{uuid.uuid4().hex[:8]}")
-    mnt.mkdir()
+    mnt = Path(tempfile.mkdtemp(prefix="triage-tinyfs-"))
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)], check=True)
     try:
         yield mnt
