@@ -8,6 +8,8 @@ is built once per letter. Following scikit-learn's multi-output convention, ``cl
 
 from __future__ import annotations
 
+import threading
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -160,10 +162,22 @@ class LetterClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "heads_")
         return self.features_.transform(_check_texts(X, "LetterClassifier: X")).tocsr()
 
-    def predict_proba_features(self, Xf: sparse.csr_matrix) -> list[np.ndarray]:
-        """Probabilities of every head from a precomputed feature matrix."""
+    def predict_proba_features(self, Xf: sparse.csr_matrix,
+                               heads: list[int] | None = None) -> list[np.ndarray]:
+        """Probabilities of every head (or of ``heads``, by index) from a precomputed feature
+        matrix: the same numbers as each head's ``predict_proba``, in one product for all."""
         check_is_fitted(self, "heads_")
-        return [h.predict_proba(Xf) for h in self.heads_]
+        return self._linear().predict_proba(Xf, range(len(self.heads_)) if heads is None
+                                            else heads)
+
+    def _linear(self) -> _StackedHeads:
+        stacked = self.__dict__.get("_stacked")
+        if stacked is None:
+            with _STACK_LOCK:
+                stacked = self.__dict__.get("_stacked")
+                if stacked is None:
+                    stacked = self.__dict__["_stacked"] = _StackedHeads.build(self.heads_)
+        return stacked
 
     def predict_proba(self, X: Any) -> np.ndarray | list[np.ndarray]:
         """Calibrated class probabilities, columns ordered as ``classes_``."""
@@ -223,6 +237,7 @@ class LetterClassifier(ClassifierMixin, BaseEstimator):
     def __getstate__(self) -> dict[str, Any]:
         state = dict(super().__getstate__())  # a copy: the live __dict__ keeps its cache
         state.pop("_word_coef_cache", None)  # derived from the weights; not saved with them
+        state.pop("_stacked", None)
         return state
 
     def _word_vocabulary(self) -> dict[str, int]:
@@ -284,3 +299,112 @@ def _coef(est: Any, class_index: int) -> np.ndarray:
         else:
             rows.append(c[class_index])
     return np.asarray(np.mean(rows, axis=0)).ravel()
+
+
+_STACK_LOCK = threading.Lock()
+
+
+@dataclass
+class _Part:
+    """One calibrated linear model of a head: its columns in the stacked weights."""
+
+    start: int
+    stop: int
+    a: np.ndarray  # sigmoid calibration of each column: p = expit(-(a * d + b))
+    b: np.ndarray
+    class_index: np.ndarray  # the head class each column scores
+    n_classes: int
+
+
+@dataclass
+class _StackedHeads:
+    """The linear models of all heads side by side in one weight matrix (features × columns).
+
+    ``CalibratedClassifierCV.predict_proba`` casts the float32 weights of a head to float64
+    in full at every call (scipy upcasts the dense operand of a sparse product): 170,000
+    features × 75 classes copied to score one letter, which was most of the time a single
+    suggestion took. Here only the rows of the features a batch uses are cast, all heads are
+    scored in one product, and the sigmoid calibration runs vectorised. The sums run over
+    each letter's features in the same order as scipy's, so the probabilities are the same
+    numbers (checked in tests/triage/test_classify.py). Heads of another kind (a logistic
+    regression, a class seen once) keep their own ``predict_proba``.
+    """
+
+    weights: np.ndarray  # (n_features, n_columns), C order
+    intercept: np.ndarray  # (n_columns,) float64
+    parts: list[list[_Part] | None]  # per head; None: ask the head itself
+    heads: list[Any]
+
+    @classmethod
+    def build(cls, heads: list[Any]) -> _StackedHeads:
+        plans: list[list[tuple[Any, Any]] | None] = []
+        for h in heads:
+            ok = (isinstance(h, CalibratedClassifierCV) and h.method == "sigmoid"
+                  and all(hasattr(c.estimator, "coef_") and hasattr(c.estimator, "decision_function")
+                          and all(hasattr(k, "a_") for k in c.calibrators)
+                          for c in h.calibrated_classifiers_))
+            plans.append([(c, c.estimator) for c in h.calibrated_classifiers_] if ok else None)
+        models = [m for plan in plans if plan for _, m in plan]
+        n_features = models[0].coef_.shape[1] if models else 0
+        dtype = np.result_type(*(m.coef_.dtype for m in models)) if models else np.float64
+        width = sum(m.coef_.shape[0] for m in models)
+        weights = np.empty((n_features, width), dtype=dtype)
+        intercept = np.zeros(width)
+        parts: list[list[_Part] | None] = []
+        at = 0
+        for plan in plans:
+            if plan is None:
+                parts.append(None)
+                continue
+            head_parts = []
+            for cal, model in plan:
+                k = model.coef_.shape[0]
+                weights[:, at:at + k] = model.coef_.T
+                # the model keeps its weights as a view of the stack: no second copy in memory
+                model.coef_ = weights[:, at:at + k].T
+                intercept[at:at + k] = np.asarray(model.intercept_, dtype=np.float64).ravel()
+                classes = np.asarray(cal.classes)
+                index = np.searchsorted(classes, model.classes_)
+                if len(classes) == 2:
+                    index = np.array([1])  # binary: the one column scores classes[1]
+                head_parts.append(_Part(
+                    at, at + k, np.array([float(c.a_) for c in cal.calibrators]),
+                    np.array([float(c.b_) for c in cal.calibrators]), index, len(classes)))
+                at += k
+            parts.append(head_parts)
+        return cls(weights, intercept, parts, list(heads))
+
+    def predict_proba(self, Xf: Any, heads: Any) -> list[np.ndarray]:
+        from scipy.special import expit
+
+        heads = list(heads)
+        Xf = sparse.csr_matrix(Xf)
+        n = Xf.shape[0]
+        cols = np.concatenate([np.arange(p.start, p.stop) for j in heads
+                               for p in (self.parts[j] or ())] or [np.zeros(0, dtype=np.intp)])
+        if len(cols):
+            used, inverse = np.unique(Xf.indices, return_inverse=True)
+            x = sparse.csr_matrix((Xf.data, inverse.ravel(), Xf.indptr), shape=(n, len(used)))
+            w = self.weights[np.ix_(used, cols)].astype(np.float64)
+            decision = np.asarray(x @ w) + self.intercept[cols]
+            where = {int(c): i for i, c in enumerate(cols)}
+        out = []
+        for j in heads:
+            if self.parts[j] is None:
+                out.append(self.heads[j].predict_proba(Xf))
+                continue
+            mean = np.zeros((n, self.parts[j][0].n_classes))
+            for p in self.parts[j]:
+                d = decision[:, where[p.start]:where[p.start] + (p.stop - p.start)]
+                cal = expit(-(p.a * d + p.b))
+                proba = np.zeros_like(mean)
+                proba[:, p.class_index] = cal
+                if p.n_classes == 2:
+                    proba[:, 0] = 1.0 - proba[:, 1]
+                else:
+                    total = proba.sum(axis=1)[:, np.newaxis]
+                    proba = np.divide(proba, total, out=np.full_like(proba, 1 / p.n_classes),
+                                      where=total != 0)
+                mean += proba
+            out.append(mean / len(self.parts[j]))
+        return out

@@ -361,11 +361,12 @@ class Triage:
 
     def _flags(self, text: str, probs: list[np.ndarray]) -> list[FlagHit]:
         def score_sentences(fid: str, sents: list[str]) -> list[float]:
-            head = self.classifier.heads_[self.heads.index(f"flag_{fid}")]
-            classes = head.classes_.tolist()
+            j = self.heads.index(f"flag_{fid}")
+            classes = self.classifier.heads_[j].classes_.tolist()
             if "True" not in classes:
                 return [0.0] * len(sents)
-            p = head.predict_proba(self.classifier.transform_texts(sents))  # this head only
+            p = self.classifier.predict_proba_features(  # this head only
+                self.classifier.transform_texts(sents), heads=[j])[0]
             return p[:, classes.index("True")].tolist()
 
         return detect(self.rules, text, self._flag_scores(probs), self.flag_thresholds,

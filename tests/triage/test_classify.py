@@ -83,3 +83,28 @@ def test_classifier_explain_names_words_of_the_letter(fitted: LetterClassifier) 
     Xf = fitted.transform_texts(["包工头拖欠工资不给钱"])
     terms = fitted.explain(Xf[0], head=0, label="labour", k=3)
     assert terms and all(t in "包工头拖欠工资不给钱" for t in terms)
+
+
+def test_all_heads_scored_together_give_each_heads_own_probabilities() -> None:
+    """The stacked product of every head (the fast path of a suggestion) must give the very
+    numbers each calibrated head gives alone: binary, three classes, and a head with a class
+    seen once (which keeps its own predict_proba)."""
+    three = (["a"] * 4 + ["b"] * 4 + ["c"] * 4)
+    once = ["x"] * 11 + ["y"]
+    Y = np.column_stack([LABELS, three, once])
+    clf = LetterClassifier(C=1.0).fit(TEXTS, Y)
+    probe = ["老板拖欠工资不发", "征地补偿款被截留", "没有一个认识的字 qqq", "", "工地欠薪，村里征地"]
+    Xf = clf.transform_texts(probe)
+    assert Xf[3].nnz == 0  # a letter with no known feature is scored from the intercepts
+    together = clf.predict_proba_features(Xf)
+    for head, p in zip(clf.heads_, together, strict=True):
+        assert np.array_equal(p, head.predict_proba(Xf))
+        assert np.allclose(p.sum(axis=1), 1.0)
+    for i in range(len(probe)):
+        one = clf.predict_proba_features(Xf[i])
+        assert all(np.array_equal(a, b[i:i + 1]) for a, b in zip(one, together, strict=True))
+    assert np.array_equal(clf.predict_proba_features(Xf, heads=[1])[0], together[1])
+    # the weights are shared with the heads (no second copy) and survive pickling
+    again = pickle.loads(pickle.dumps(clf))
+    assert all(np.array_equal(a, b) for a, b in
+               zip(again.predict_proba_features(Xf), together, strict=True))
