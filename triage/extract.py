@@ -17,6 +17,7 @@ import importlib.metadata
 import itertools
 import re
 import threading
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -30,7 +31,9 @@ from triage.rules import PlaceRules, Rules, load_rules
 from triage.segment import DEFAULT_USERDICT, segment
 
 # characters that never occur inside a place name (punctuation, spaces)
-_BREAK = re.compile(r"[\s，。、；：！？,.;:!?（）()《》【】\[\]—…·/]")
+_BREAK = re.compile(r"[\s，。、；：！？,.;:!?（）()《》【】\[\]—…·/“”‘’「」『』\"'的]")
+# a name in quotation marks is a candidate of its own, without the marks
+_QUOTED = re.compile(r"[“「『\"‘']([^“”「」『』\"‘’'\s，。；！？]{2,20})[”」』\"’']")
 _CHAIN = re.compile(r"(?:[\u4e00-\u9fffA-Za-z0-9]{1,6}?(?:省|市|县|区|镇|乡|街道))+")
 _GROUP = re.compile(r"[\d一二三四五六七八九十]+组")
 _CN_DIGITS = {"零": 0, "〇": 0, "○": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5,
@@ -145,6 +148,7 @@ def token_bounds(doc: Any, text: str) -> list[int]:
 _LEN = [f"len={k}" for k in range(13)]
 _UNITS = [f"units={k}" for k in range(5)]
 _COUNT = [f"count={k}" for k in range(5)]
+_WINDOW = 8  # characters of context on each side whose words are features
 
 
 @dataclass
@@ -190,6 +194,14 @@ class PlaceRanker:
     model: Any = None
     vectorizer: Any = None
     none_threshold: float = 0.0
+    # the characters a place may end with: ``rules.end_chars`` and the last characters of the
+    # labelled places of the training letters (seen at least twice), learned by ``fit``
+    learned_end_chars: frozenset[str] = frozenset()
+
+    @property
+    def end_chars(self) -> frozenset[str]:
+        # a ranker saved before learned_end_chars existed has no such attribute
+        return self.rules.end_chars | self.__dict__.get("learned_end_chars", frozenset())
 
     def candidates(self, text: str, bounds: Sequence[int]) -> list[tuple[int, int]]:
         starts = set(bounds[:-1])
@@ -200,12 +212,15 @@ class PlaceRanker:
                    for k in (2, 3) if i - k >= 0}
         out: list[tuple[int, int]] = []
         n = self.rules.max_chars
+        ends = self.end_chars
         for e, ch in enumerate(text, start=1):
-            if ch not in self.rules.end_chars:
+            if ch not in ends:
                 continue
             for s in range(max(0, e - n), e - 1):  # at least two characters
                 if s in starts and not _BREAK.search(text, s, e):
                     out.append((s, e))
+        have = set(out)
+        out += [m.span(1) for m in _QUOTED.finditer(text) if m.span(1) not in have]
         return out
 
     def _letter(self, text: str, bounds: Sequence[int],
@@ -242,6 +257,10 @@ class PlaceRanker:
         for k in (1, 2):
             f[f"pre{k}=" + text[max(0, s - k):s]] = 1
         f["prev|first=" + prev + "|" + text[s]] = 1
+        for a in range(max(0, s - _WINDOW), s):  # the words just before it
+            tok = x.ends_at.get(a)
+            if tok is not None and a - len(tok) >= s - _WINDOW:
+                f["lw=" + tok] = 1
         return f
 
     def _end_features(self, x: _Letter, e: int) -> dict[str, Any]:
@@ -249,11 +268,16 @@ class PlaceRanker:
         text = x.text
         nxt = text[e] if e < len(text) else "$"
         nxt2 = text[e:e + 2]
-        return {"last=" + text[e - 1]: 1, "last2=" + text[e - 2:e]: 1, "next=" + nxt: 1,
+        f = {"last=" + text[e - 1]: 1, "last2=" + text[e - 2:e]: 1, "next=" + nxt: 1,
                 "nexttok=" + x.token_at.get(e, "~"): 1, "end_tok": int(e in x.bset),
                 "next2=" + nxt2: 1, "end_unit": int(text[e - 1] in self.rules.unit_chars),
                 "last2|next2=" + text[e - 2:e] + "|" + nxt2: 1,
                 "last|next=" + text[e - 1] + "|" + nxt: 1}
+        for a in range(e, min(x.n, e + _WINDOW)):  # the words just after it
+            tok = x.token_at.get(a)
+            if tok is not None and a + len(tok) <= e + _WINDOW:
+                f["rw=" + tok] = 1
+        return f
 
     def _span_features(self, x: _Letter, s: int, e: int, seen: set[str]) -> dict[str, Any]:
         """The features of the span itself (``seen``: the spans of earlier candidates)."""
@@ -266,6 +290,13 @@ class PlaceRanker:
              _COUNT[min(x.text.count(span), 4)]: 1, "first_seen": int(span not in seen),
              "gaz_start": int(x.first_name(s) <= min(e - s, 8)),
              "gaz_whole": int(span in gaz), "chain=" + x.unit_chars[u0:min(u1, u0 + 5)]: 1}
+        a = s
+        while a < e:  # the words inside it: a verb or a count inside a span says it is no name
+            tok = x.token_at.get(a)
+            if tok is None or a + len(tok) > e:
+                break
+            f["in=" + tok] = 1
+            a += len(tok)
         seen.add(span)
         return f
 
@@ -329,6 +360,9 @@ class PlaceRanker:
         from sklearn.feature_extraction import DictVectorizer
         from sklearn.linear_model import LogisticRegression
 
+        last = Counter(p[-1] for p in places if p)
+        self.learned_end_chars = frozenset(ch for ch, k in last.items()
+                                           if k >= 2 and not _BREAK.match(ch))
         rows: list[dict[str, Any]] = []
         y: list[int] = []
         for text, place, b in zip(texts, places, bounds, strict=True):
