@@ -604,7 +604,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # each worker holds its own model (~650 MB resident): two unless told otherwise
     workers = args.workers or min(2, os.cpu_count() or 1)
     uvicorn.run("service.app:create_app", factory=True, host=args.host, port=args.port,
-                log_level="info", workers=workers)
+                log_level="info", workers=workers, http="service.protocol:NoDelayH11Protocol")
     return 0
 
 

@@ -21,7 +21,8 @@ from scipy import sparse
 
 from triage.errors import ModelError
 
-INDEX_FORMAT = 1
+INDEX_FORMAT = 2  # 1: raw counts (read, converted); 2: sublinear term frequencies
+REFRESH = 0.02  # the IDF weights are recomputed once the index has grown by this share
 
 
 def _vectorizer() -> Any:
@@ -31,8 +32,23 @@ def _vectorizer() -> Any:
                              alternate_sign=False, norm=None, dtype=np.float32)
 
 
+def _sublinear(counts: sparse.csr_matrix) -> sparse.csr_matrix:
+    m = counts.astype(np.float32, copy=True)
+    m.data = 1 + np.log(m.data)
+    return m
+
+
 class LetterIndex:
     """Stored letters, searchable by similarity.
+
+    The score of two letters is the cosine of their TF-IDF vectors,
+    ``Σ q·d·idf² / (‖q·idf‖ ‖d·idf‖)``, computed from the stored term frequencies without
+    building a weighted copy of the index: adding a letter appends its row and updates the
+    document frequencies, and a query touches each stored row once. The IDF weights (and the
+    stored letters' norms under them) are recomputed when the index has grown by ``REFRESH``
+    (2 %) since they were last computed, so a service adding letter after letter does not redo
+    the whole index at every query; between two refreshes the scores are cosines under the
+    slightly older IDF.
 
     Parameters
     ----------
@@ -43,9 +59,12 @@ class LetterIndex:
     def __init__(self, threshold: float = 0.33) -> None:
         self.threshold = float(threshold)
         self.ids: list[str] = []
-        self._counts = sparse.csr_matrix((0, 2**20), dtype=np.float32)
-        self._idf: np.ndarray | None = None
-        self._matrix: sparse.csr_matrix | None = None
+        self._rows = sparse.csr_matrix((0, 2**20), dtype=np.float32)  # sublinear tf
+        self._recent: list[sparse.csr_matrix] = []  # added since the last merge into _rows
+        self._df = np.zeros(2**20, dtype=np.int64)
+        self._idf2: np.ndarray | None = None  # idf squared, as of ``_idf_n`` letters
+        self._idf_n = 0
+        self._norms = np.zeros(0, dtype=np.float64)  # of every stored row under that idf
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -57,43 +76,66 @@ class LetterIndex:
             raise ValueError(f"{len(ids)} ids but {len(texts)} texts")
         if not ids:
             return
-        counts = _vectorizer().transform(list(texts)).tocsr()
-        new = {str(i) for i in ids}
+        rows = _sublinear(_vectorizer().transform(list(texts)).tocsr())
+        new = [str(i) for i in ids]
         with self._lock:
-            keep = [i for i, lid in enumerate(self.ids) if lid not in new]
-            if len(keep) < len(self.ids):
-                self._counts = self._counts[keep]
+            if set(new) & set(self.ids):
+                keep = [i for i, lid in enumerate(self.ids) if lid not in set(new)]
+                self._merge()
+                self._rows = self._rows[keep]
                 self.ids = [self.ids[i] for i in keep]
-            self._counts = sparse.vstack([self._counts, counts]).tocsr()
-            self.ids += [str(i) for i in ids]
-            self._matrix = None
+                self._df = np.bincount(self._rows.indices, minlength=2**20).astype(np.int64)
+                self._idf2 = None
+            self._recent.append(rows)
+            self.ids += new
+            np.add.at(self._df, rows.indices, 1)
+            if self._idf2 is not None:
+                self._norms = np.concatenate([self._norms, self._row_norms(rows)])
+            if sum(r.shape[0] for r in self._recent) > max(64, self._rows.shape[0] // 20):
+                self._merge()
 
-    def _weights(self) -> tuple[sparse.csr_matrix, np.ndarray]:
+    def _merge(self) -> None:
+        if self._recent:
+            self._rows = sparse.vstack([self._rows, *self._recent], format="csr")
+            self._recent = []
+
+    def _row_norms(self, rows: sparse.csr_matrix) -> np.ndarray:
+        assert self._idf2 is not None
+        sq = rows.multiply(rows).tocsr()
+        return np.sqrt(np.asarray(sq @ self._idf2, dtype=np.float64).ravel())
+
+    def _current(self) -> tuple[list[sparse.csr_matrix], np.ndarray, np.ndarray]:
+        """The stored rows (in blocks), idf² and the rows' norms, refreshed when stale."""
         with self._lock:
-            if self._matrix is None:
-                n = self._counts.shape[0]
-                df = np.bincount(self._counts.indices, minlength=self._counts.shape[1])
-                self._idf = (np.log((1 + n) / (1 + df)) + 1).astype(np.float32)
-                self._matrix = self._tfidf(self._counts)
-            assert self._idf is not None
-            return self._matrix, self._idf
-
-    def _tfidf(self, counts: sparse.csr_matrix) -> sparse.csr_matrix:
-        m = counts.copy().astype(np.float32)
-        m.data = 1 + np.log(m.data)  # sublinear tf
-        assert self._idf is not None
-        m = m @ sparse.diags(self._idf)
-        norms = np.sqrt(np.asarray(m.multiply(m).sum(axis=1)).ravel())
-        norms[norms == 0] = 1
-        return sparse.diags(1 / norms) @ m
+            n = len(self.ids)
+            if self._idf2 is None or n > self._idf_n * (1 + REFRESH):
+                self._merge()
+                idf = np.log((1 + n) / (1 + self._df)) + 1
+                self._idf2 = (idf * idf).astype(np.float32)
+                self._idf_n = n
+                self._norms = self._row_norms(self._rows)
+            return [self._rows, *self._recent], self._idf2, self._norms
 
     def scores(self, texts: Sequence[str]) -> sparse.csr_matrix:
         """Cosine similarity of each text (rows) to every stored letter (columns)."""
         if not self.ids:
             return sparse.csr_matrix((len(texts), 0))
-        matrix, _ = self._weights()
-        q = self._tfidf(_vectorizer().transform(list(texts)).tocsr())
-        return (q @ matrix.T).tocsr()
+        blocks, idf2, norms = self._current()
+        q = _sublinear(_vectorizer().transform(list(texts)).tocsr())
+        qnorm = np.sqrt(np.asarray(q.multiply(q).tocsr() @ idf2, dtype=np.float64).ravel())
+        qnorm[qnorm == 0] = 1
+        denom = norms.copy()
+        denom[denom == 0] = 1
+        out = np.zeros((len(texts), len(self.ids)))
+        vec = np.zeros(q.shape[1], dtype=np.float32)
+        for i in range(q.shape[0]):  # one pass over the stored rows per query (a mat-vec)
+            a, b = q.indptr[i], q.indptr[i + 1]
+            cols = q.indices[a:b]
+            vec[cols] = q.data[a:b] * idf2[cols]
+            out[i] = np.concatenate([blk @ vec for blk in blocks]) / (qnorm[i] * denom)
+            vec[cols] = 0
+        out[out < 1e-9] = 0  # letters sharing nothing with the query
+        return sparse.csr_matrix(out)
 
     def query(self, text: str, k: int = 3, threshold: float | None = None,
               exclude: str | None = None) -> list[tuple[str, float]]:
@@ -122,8 +164,11 @@ class LetterIndex:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(path.suffix + ".tmp")
-        joblib.dump({"format": INDEX_FORMAT, "threshold": self.threshold, "ids": self.ids,
-                     "counts": self._counts}, tmp, compress=3)
+        with self._lock:
+            self._merge()
+            data = {"format": INDEX_FORMAT, "threshold": self.threshold, "ids": self.ids,
+                    "rows": self._rows}
+        joblib.dump(data, tmp, compress=3)
         os.replace(tmp, path)
 
     @classmethod
@@ -135,9 +180,12 @@ class LetterIndex:
         except Exception as exc:  # noqa: BLE001 — any unreadable file: pickle raises many kinds
             raise ModelError(f"{path}: cannot read the letter index ({exc}); rebuild it with "
                              "`triage similar --build`") from exc
-        if not isinstance(data, dict) or data.get("format") != INDEX_FORMAT:
+        if not isinstance(data, dict) or data.get("format") not in (1, INDEX_FORMAT):
             raise ModelError(f"{path}: not a letter index of format {INDEX_FORMAT}; rebuild it")
         index = cls(data["threshold"])
         index.ids = list(data["ids"])
-        index._counts = data["counts"].tocsr()
+        rows = (_sublinear(data["counts"].tocsr()) if data["format"] == 1
+                else data["rows"].tocsr())
+        index._rows = rows
+        index._df = np.bincount(rows.indices, minlength=2**20).astype(np.int64)
         return index

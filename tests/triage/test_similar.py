@@ -69,3 +69,46 @@ def test_bad_index_file_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_empty_index() -> None:
     assert LetterIndex().query(FIRST) == []
+
+
+def test_letters_added_one_by_one_score_as_a_fresh_index(index: LetterIndex) -> None:
+    """A service adds letters one at a time; the scores it then gives must be those of an
+    index built in one go (the IDF weights are refreshed as the index grows)."""
+    from training.data import read_corpus
+
+    more = read_corpus("train")
+    grown = LetterIndex(threshold=0.33)
+    grown.add(index.ids, [*(more.texts[::28]), FIRST, OTHER, OTHER2])
+    probe = [REPEAT, OTHER, "与任何信都无关的一句话"]
+    grown.scores(probe)  # weights computed once, then letters arrive one by one
+    for k, (lid, text) in enumerate(zip(more.ids[1::28][:40], more.texts[1::28][:40],
+                                        strict=True)):
+        grown.add([f"new-{k}-{lid}"], [text])
+        assert grown.query(text, k=1)[0][0] == f"new-{k}-{lid}"  # found at once
+    fresh = LetterIndex(threshold=0.33)
+    fresh.add(grown.ids, [*(more.texts[::28]), FIRST, OTHER, OTHER2, *more.texts[1::28][:40]])
+    got, want = grown.scores(probe).toarray(), fresh.scores(probe).toarray()
+    assert got.shape == want.shape == (3, len(fresh))
+    assert abs(got - want).max() < 0.02  # the IDF may lag the last 2 % of letters
+    tail = more.texts[2::28][:10]  # > 2 % more letters: the weights are recomputed
+    grown.add([f"tail-{k}" for k in range(10)], tail)
+    fresh.add([f"tail-{k}" for k in range(10)], tail)
+    assert abs(grown.scores(probe).toarray() - fresh.scores(probe).toarray()).max() < 1e-5
+    assert [h for h, _ in grown.query(REPEAT)] == [h for h, _ in fresh.query(REPEAT)]
+    assert grown.query(REPEAT)[0][0] == "a1"
+
+
+def test_an_index_saved_by_the_previous_version_still_loads(index: LetterIndex,
+                                                            tmp_path: Path) -> None:
+    import joblib
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    texts = [FIRST, OTHER, OTHER2]
+    counts = HashingVectorizer(analyzer="char", ngram_range=(1, 2), n_features=2**20,
+                               alternate_sign=False, norm=None).transform(texts).tocsr()
+    joblib.dump({"format": 1, "threshold": 0.33, "ids": ["a1", "b1", "c1"],
+                 "counts": counts}, tmp_path / "old.joblib")
+    old = LetterIndex.load(tmp_path / "old.joblib")
+    fresh = LetterIndex(threshold=0.33)
+    fresh.add(["a1", "b1", "c1"], texts)
+    assert abs(old.scores([REPEAT]).toarray() - fresh.scores([REPEAT]).toarray()).max() < 1e-6
