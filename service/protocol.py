@@ -11,6 +11,7 @@ sockets whose ``proto`` is ``IPPROTO_TCP``. Without it, a response written in tw
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -19,10 +20,8 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 def set_nodelay(transport: asyncio.BaseTransport) -> None:
     sock = transport.get_extra_info("socket")
     if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-        try:
+        with contextlib.suppress(OSError):  # not a TCP socket after all: nothing to tune
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except OSError:  # not a TCP socket after all: nothing to tune
-            pass
 
 
 class NoDelayH11Protocol(H11Protocol):

@@ -340,7 +340,8 @@ class _StackedHeads:
         plans: list[list[tuple[Any, Any]] | None] = []
         for h in heads:
             ok = (isinstance(h, CalibratedClassifierCV) and h.method == "sigmoid"
-                  and all(hasattr(c.estimator, "coef_") and hasattr(c.estimator, "decision_function")
+                  and all(hasattr(c.estimator, "coef_")
+                          and hasattr(c.estimator, "decision_function")
                           and all(hasattr(k, "a_") for k in c.calibrators)
                           for c in h.calibrated_classifiers_))
             plans.append([(c, c.estimator) for c in h.calibrated_classifiers_] if ok else None)

@@ -93,7 +93,8 @@ def test_all_heads_scored_together_give_each_heads_own_probabilities() -> None:
     once = ["x"] * 11 + ["y"]
     Y = np.column_stack([LABELS, three, once])
     clf = LetterClassifier(C=1.0).fit(TEXTS, Y)
-    probe = ["老板拖欠工资不发", "征地补偿款被截留", "没有一个认识的字 qqq", "", "工地欠薪，村里征地"]
+    probe = ["老板拖欠工资不发", "征地补偿款被截留", "没有一个认识的字 qqq", "",
+             "工地欠薪，村里征地"]
     Xf = clf.transform_texts(probe)
     assert Xf[3].nnz == 0  # a letter with no known feature is scored from the intercepts
     together = clf.predict_proba_features(Xf)
