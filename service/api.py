@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
+from starlette.concurrency import run_in_threadpool
 
 from service import metrics
 from service.auth import AdminDep, UserDep
@@ -107,7 +108,8 @@ def register(triage: Triage, store: Store, user: UserView, letter: LetterIn) -> 
 async def post_letter(request: Request, triage: TriageDep, store: StoreDep,
                       user: UserDep) -> LetterCreated:
     letter = await _letter_from_request(request)
-    lid, sugg = register(triage, store, user, letter)
+    # suggesting and storing block: in a thread, so this worker keeps serving (and batching)
+    lid, sugg = await run_in_threadpool(register, triage, store, user, letter)
     return LetterCreated(id=lid, suggestion=sugg)
 
 

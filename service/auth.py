@@ -14,6 +14,7 @@ from collections import defaultdict, deque
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
+from starlette.concurrency import run_in_threadpool
 
 from service.deps import get_store
 from service.store import UserView
@@ -50,14 +51,16 @@ async def current_user(request: Request) -> UserView:
     """The caller, from a bearer token or a session cookie; 401 otherwise."""
     token = _bearer(request)
     if token is not None:
-        user = get_store().user_for_token(token)
+        # a database query: in a thread, never on the event loop (it would hold up every
+        # other request of this worker while it runs)
+        user = await run_in_threadpool(get_store().user_for_token, token)
         if user is None:
             raise HTTPException(401, "the API token is wrong, revoked or its user disabled; "
                                 "ask an admin for a new one (`triage users token NAME`)",
                                 headers={"WWW-Authenticate": "Bearer"})
         request.state.user = user
         return user
-    found = session_of(request)
+    found = await run_in_threadpool(session_of, request)
     if found is None:
         raise HTTPException(401, "log in first: send `Authorization: Bearer <token>` or use "
                             "the web page's login", headers={"WWW-Authenticate": "Bearer"})

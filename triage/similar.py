@@ -87,7 +87,7 @@ class LetterIndex:
                 self._df = np.bincount(self._rows.indices, minlength=2**20).astype(np.int64)
                 self._idf2 = None
             self._recent.append(rows)
-            self.ids += new
+            self.ids = self.ids + new  # a new list: a query's snapshot of ids never changes
             np.add.at(self._df, rows.indices, 1)
             if self._idf2 is not None:
                 self._norms = np.concatenate([self._norms, self._row_norms(rows)])
@@ -104,8 +104,9 @@ class LetterIndex:
         sq = rows.multiply(rows).tocsr()
         return np.sqrt(np.asarray(sq @ self._idf2, dtype=np.float64).ravel())
 
-    def _current(self) -> tuple[list[sparse.csr_matrix], np.ndarray, np.ndarray]:
-        """The stored rows (in blocks), idf² and the rows' norms, refreshed when stale."""
+    def _current(self) -> tuple[list[str], list[sparse.csr_matrix], np.ndarray, np.ndarray]:
+        """The stored ids, their rows (in blocks), idf² and the rows' norms, refreshed when
+        stale: one consistent snapshot, whatever is added while a query runs."""
         with self._lock:
             n = len(self.ids)
             if self._idf2 is None or n > self._idf_n * (1 + REFRESH):
@@ -114,19 +115,22 @@ class LetterIndex:
                 self._idf2 = (idf * idf).astype(np.float32)
                 self._idf_n = n
                 self._norms = self._row_norms(self._rows)
-            return [self._rows, *self._recent], self._idf2, self._norms
+            return self.ids, [self._rows, *self._recent], self._idf2, self._norms
 
     def scores(self, texts: Sequence[str]) -> sparse.csr_matrix:
         """Cosine similarity of each text (rows) to every stored letter (columns)."""
-        if not self.ids:
-            return sparse.csr_matrix((len(texts), 0))
-        blocks, idf2, norms = self._current()
+        return self._scores(texts)[1]
+
+    def _scores(self, texts: Sequence[str]) -> tuple[list[str], sparse.csr_matrix]:
+        ids, blocks, idf2, norms = self._current()
+        if not ids:
+            return ids, sparse.csr_matrix((len(texts), 0))
         q = _sublinear(_vectorizer().transform(list(texts)).tocsr())
         qnorm = np.sqrt(np.asarray(q.multiply(q).tocsr() @ idf2, dtype=np.float64).ravel())
         qnorm[qnorm == 0] = 1
         denom = norms.copy()
         denom[denom == 0] = 1
-        out = np.zeros((len(texts), len(self.ids)))
+        out = np.zeros((len(texts), len(ids)))
         vec = np.zeros(q.shape[1], dtype=np.float32)
         for i in range(q.shape[0]):  # one pass over the stored rows per query (a mat-vec)
             a, b = q.indptr[i], q.indptr[i + 1]
@@ -135,7 +139,7 @@ class LetterIndex:
             out[i] = np.concatenate([blk @ vec for blk in blocks]) / (qnorm[i] * denom)
             vec[cols] = 0
         out[out < 1e-9] = 0  # letters sharing nothing with the query
-        return sparse.csr_matrix(out)
+        return ids, sparse.csr_matrix(out)
 
     def query(self, text: str, k: int = 3, threshold: float | None = None,
               exclude: str | None = None) -> list[tuple[str, float]]:
@@ -146,15 +150,14 @@ class LetterIndex:
                    exclude: Sequence[str | None] | None = None,
                    ) -> list[list[tuple[str, float]]]:
         t = self.threshold if threshold is None else threshold
-        sims = self.scores(texts)
+        ids, sims = self._scores(texts)
         out = []
         for i in range(len(texts)):
             row = sims.getrow(i)
             pairs = sorted(zip(row.indices.tolist(), row.data.tolist(), strict=True),
                            key=lambda p: -p[1])
             skip = exclude[i] if exclude else None
-            hits = [(self.ids[j], float(s)) for j, s in pairs
-                    if s >= t and self.ids[j] != skip][:k]
+            hits = [(ids[j], float(s)) for j, s in pairs if s >= t and ids[j] != skip][:k]
             out.append(hits)
         return out
 

@@ -112,3 +112,41 @@ def test_an_index_saved_by_the_previous_version_still_loads(index: LetterIndex,
     fresh = LetterIndex(threshold=0.33)
     fresh.add(["a1", "b1", "c1"], texts)
     assert abs(old.scores([REPEAT]).toarray() - fresh.scores([REPEAT]).toarray()).max() < 1e-6
+
+
+def test_queries_while_letters_are_added_from_other_threads(index: LetterIndex) -> None:
+    """The service adds letters in one thread while others query: every query answers from
+    one consistent snapshot (no error, no id paired with another letter's score)."""
+    import threading
+
+    from training.data import read_corpus
+
+    texts = read_corpus("train").texts[3::7][:150]
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def writer() -> None:
+        try:
+            for k, text in enumerate(texts):
+                index.add([f"w{k}"], [text])
+        except BaseException as exc:  # noqa: BLE001 — reported below
+            errors.append(exc)
+        finally:
+            done.set()
+
+    def reader() -> None:
+        try:
+            while not done.is_set():
+                hits = index.query(REPEAT, k=1)
+                assert hits and hits[0][0] == "a1"
+        except BaseException as exc:  # noqa: BLE001 — reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer), *(threading.Thread(target=reader)
+                                                  for _ in range(3))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors[0]
+    assert len(index) == len(set(index.ids)) and "w149" in index.ids
