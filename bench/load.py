@@ -72,6 +72,7 @@ def pct(values: list[float], q: float) -> float:
 async def drive(base: str, token: str, texts: list[str], clients: int,
                 seconds: float) -> dict[str, object]:
     lat: list[float] = []
+    by_op: dict[str, list[float]] = {}
     errors: dict[str, int] = {}
     undecided: list[int] = []
     stop = time.monotonic() + seconds
@@ -103,6 +104,7 @@ async def drive(base: str, token: str, texts: list[str], clients: int,
             except httpx.HTTPError as exc:
                 ok, key = False, f"{op} {type(exc).__name__}"
             lat.append(time.perf_counter() - start)
+            by_op.setdefault(op, []).append(lat[-1])
             if not ok:
                 errors[key] = errors.get(key, 0) + 1
 
@@ -114,7 +116,8 @@ async def drive(base: str, token: str, texts: list[str], clients: int,
         elapsed = time.perf_counter() - t0
     return {"clients": clients, "requests": len(lat), "rps": len(lat) / elapsed,
             "p50": pct(lat, 0.50), "p95": pct(lat, 0.95), "p99": pct(lat, 0.99),
-            "errors": sum(errors.values()), "error_kinds": errors}
+            "errors": sum(errors.values()), "error_kinds": errors,
+            "p99_by_op": {op: pct(v, 0.99) for op, v in sorted(by_op.items())}}
 
 
 def main() -> int:
@@ -175,6 +178,8 @@ def main() -> int:
               f"{r['p99'] / single:>10.1f}x {r['errors']:>6}")  # type: ignore[operator]
         if r["errors"]:
             print(f"        errors: {r['error_kinds']}")
+        print("        p99 by request: " + ", ".join(
+            f"{op} {v * 1000:.0f} ms" for op, v in r["p99_by_op"].items()))  # type: ignore[attr-defined]
     print("mix: " + ", ".join(f"{name} {w:.0%}" for name, w in MIX))
     return 0
 

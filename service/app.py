@@ -102,12 +102,28 @@ def _note_path(url: str) -> Path:
     return Path(__file__).resolve().parent.parent / "var" / "first-admin.txt"
 
 
+def warm_up() -> None:
+    """Load the model, index the stored letters and suggest one letter before the first
+    request, so that no request waits seconds for what a worker does once (with several
+    workers, the one that got no traffic yet would otherwise load on a live request)."""
+    from service.deps import get_batcher, get_triage
+
+    try:
+        triage = get_triage()
+        get_batcher().suggest(triage, "县里拖欠工资，请帮忙处理。")
+    except TriageError as exc:  # no model yet, or a database problem: /healthz says which
+        log.error("not ready at start: %s", exc)
+    except Exception:  # noqa: BLE001 — never keep the service from starting; requests retry
+        log.exception("warm-up failed; the first requests will load what is missing")
+
+
 @asynccontextmanager
 async def lifespan(_: FastAPI) -> AsyncIterator[None]:
     try:
         ensure_first_admin()
     except TriageError as exc:
         log.error("database not usable at start: %s", exc)
+    await asyncio.to_thread(warm_up)
     yield
 
 

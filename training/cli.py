@@ -597,15 +597,13 @@ def _stats_text(stats: dict[str, Any]) -> str:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
+    from service.serve import serve
 
     if args.model or args.store:
         os.environ["TRIAGE_MODEL_STORE"] = str(args.model or args.store)
     # each worker holds its own model (~650 MB resident): two unless told otherwise
     workers = args.workers or min(2, os.cpu_count() or 1)
-    uvicorn.run("service.app:create_app", factory=True, host=args.host, port=args.port,
-                log_level="info", workers=workers, http="service.protocol:NoDelayH11Protocol")
-    return 0
+    return serve(args.host, args.port, workers)
 
 
 def build_parser() -> argparse.ArgumentParser:
