@@ -20,6 +20,7 @@ from triage.rules import FlagRule, Rules
 
 _SENTENCE = re.compile(r"[^。！？!?；;\n]+[。！？!?；;]*")
 MAX_EVIDENCE = 80
+_CLAUSE = "，,：:"
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,16 @@ def _clip(sentence: str, start: int, end: int) -> str:
     return sentence[a:a + MAX_EVIDENCE].strip()
 
 
+def _cancelled_in_clause(rule: FlagRule, sent: str, start: int, end: int) -> bool:
+    """Whether an ``unless_clause`` pattern occurs in the clause (between commas) of a match."""
+    if not rule.unless_clause:
+        return False
+    a = max(sent.rfind(c, 0, start) for c in _CLAUSE) + 1
+    ends = [i for i in (sent.find(c, end) for c in _CLAUSE) if i >= 0]
+    clause = sent[a:min(ends) if ends else len(sent)]
+    return any(u.search(clause) for u in rule.unless_clause)
+
+
 def rule_hit(rule: FlagRule, text: str, max_people: Callable[[str], int] | None = None,
              ) -> str | None:
     """Evidence (a sentence or window of it) where the rule fires, or None.
@@ -62,9 +73,9 @@ def rule_hit(rule: FlagRule, text: str, max_people: Callable[[str], int] | None 
         if any(u.search(sent) for u in rule.unless):
             continue
         for rx in rule.patterns:
-            m = rx.search(sent)
-            if m:
-                return _clip(sent, m.start(), m.end())
+            for m in rx.finditer(sent):
+                if not _cancelled_in_clause(rule, sent, m.start(), m.end()):
+                    return _clip(sent, m.start(), m.end())
         if (rule.min_people and max_people is not None
                 and (rule.people_context is None or rule.people_context.search(sent))
                 and max_people(sent) >= rule.min_people):

@@ -36,6 +36,9 @@ class FlagRule:
     patterns: tuple[re.Pattern[str], ...]
     unless: tuple[re.Pattern[str], ...]
     min_people: int | None = None
+    # cancel a match only in its own clause (between commas), not in the whole sentence:
+    # for words like 规定 that say "this is about a rule" only right where they are
+    unless_clause: tuple[re.Pattern[str], ...] = ()
     people_context: re.Pattern[str] | None = None
     target_recall: float | None = None
 
@@ -113,6 +116,8 @@ def parse_rules(path: Path, agencies: set[str]) -> Rules:
                                f"got {target!r}")
         flags[fid] = FlagRule(id=fid, patterns=_regex_list(path, where, node, "patterns", True),
                               unless=_regex_list(path, where, node, "unless", False),
+                              unless_clause=_regex_list(path, where, node, "unless_clause",
+                                                        False),
                               min_people=min_people,
                               people_context=(_regex(path, f"{where}.people_context",
                                                      node["people_context"])

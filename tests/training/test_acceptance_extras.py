@@ -2,7 +2,7 @@
 
 Flags and legal channels are labelled in corpus/letters/test; the repeat set is
 corpus/repeats. The thresholds are the issue's acceptance figures where the model meets them;
-where it does not yet (skip_level, jurisdiction) the bound is the figure measured when the
+where it does not yet (jurisdiction) the bound is the figure measured when the
 test was written, so that a change making it worse fails.
 """
 
@@ -33,7 +33,7 @@ def test_collective_f1(figures: dict[str, Any]) -> None:
 
 
 def test_skip_level_f1(figures: dict[str, Any]) -> None:
-    assert figures["flag_skip_level"]["f1"] >= 0.8  # aim 0.9
+    assert figures["flag_skip_level"]["f1"] >= 0.9
 
 
 def test_legal_channel_accuracy(figures: dict[str, Any]) -> None:
@@ -43,7 +43,7 @@ def test_legal_channel_accuracy(figures: dict[str, Any]) -> None:
 
 def test_jurisdiction(figures: dict[str, Any]) -> None:
     assert figures["jurisdiction"]["n"] >= 400
-    assert figures["jurisdiction"]["exact"] >= 0.5  # aim 0.9 (exact string)
+    assert figures["jurisdiction"]["exact"] >= 0.65  # aim 0.9 (exact string); 0.672 now
     assert figures["jurisdiction"]["overlap"] >= 0.75
 
 
