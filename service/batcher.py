@@ -31,7 +31,7 @@ class _Job:
 class Batcher:
     def __init__(self, max_batch: int = 32) -> None:
         self.max_batch = max(1, max_batch)
-        self._queue: queue.SimpleQueue[_Job] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self.batches = 0
@@ -56,17 +56,34 @@ class Batcher:
 
     def _run(self) -> None:
         while True:
-            batch = [self._queue.get()]
-            while len(batch) < self.max_batch:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            by_model: dict[int, list[_Job]] = {}
-            for job in batch:  # a promotion may land mid-batch: each job keeps its model
-                by_model.setdefault(id(job.triage), []).append(job)
-            for jobs in by_model.values():
-                self._suggest(jobs)
+            first = self._queue.get()
+            if first is None:  # close(): this batcher is done
+                return
+            self._run_batch(first)
+            del first  # waiting for the next letter must not keep this one's model alive
+
+    def _run_batch(self, first: _Job) -> None:
+        """One batch: ``first`` and whatever queued behind it (a frame of its own, so that no
+        job, and no model, stays referenced once it is answered)."""
+        batch = [first]
+        while len(batch) < self.max_batch:
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if job is None:  # close() while letters were waiting: answer them, then stop
+                self._queue.put(None)
+                break
+            batch.append(job)
+        by_model: dict[int, list[_Job]] = {}
+        for job in batch:  # a promotion may land mid-batch: each job keeps its model
+            by_model.setdefault(id(job.triage), []).append(job)
+        for jobs in by_model.values():
+            self._suggest(jobs)
+
+    def close(self) -> None:
+        """Stop the batching thread once the letters already queued are answered."""
+        self._queue.put(None)
 
     def _suggest(self, jobs: list[_Job]) -> None:
         try:

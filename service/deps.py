@@ -188,6 +188,8 @@ def reset() -> None:
         _stores.clear()
         _holders.clear()
         global _batcher
+        if _batcher is not None:
+            _batcher.close()
         _batcher = None
     get_settings.cache_clear()
 
