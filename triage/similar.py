@@ -38,6 +38,12 @@ def _sublinear(counts: sparse.csr_matrix) -> sparse.csr_matrix:
     return m
 
 
+def _idf_norms(rows: sparse.csr_matrix, idf2: np.ndarray) -> np.ndarray:
+    """Each row's length under the IDF weights: sqrt(sum of tf² · idf²)."""
+    sq = rows.multiply(rows).tocsr()
+    return np.sqrt(np.asarray(sq @ idf2, dtype=np.float64).ravel())
+
+
 class LetterIndex:
     """Stored letters, searchable by similarity.
 
@@ -90,7 +96,7 @@ class LetterIndex:
             self.ids = self.ids + new  # a new list: a query's snapshot of ids never changes
             np.add.at(self._df, rows.indices, 1)
             if self._idf2 is not None:
-                self._norms = np.concatenate([self._norms, self._row_norms(rows)])
+                self._norms = np.concatenate([self._norms, _idf_norms(rows, self._idf2)])
             if sum(r.shape[0] for r in self._recent) > max(64, self._rows.shape[0] // 20):
                 self._merge()
 
@@ -98,11 +104,6 @@ class LetterIndex:
         if self._recent:
             self._rows = sparse.vstack([self._rows, *self._recent], format="csr")
             self._recent = []
-
-    def _row_norms(self, rows: sparse.csr_matrix) -> np.ndarray:
-        assert self._idf2 is not None
-        sq = rows.multiply(rows).tocsr()
-        return np.sqrt(np.asarray(sq @ self._idf2, dtype=np.float64).ravel())
 
     def _current(self) -> tuple[list[str], list[sparse.csr_matrix], np.ndarray, np.ndarray]:
         """The stored ids, their rows (in blocks), idf² and the rows' norms, refreshed when
@@ -114,7 +115,7 @@ class LetterIndex:
                 idf = np.log((1 + n) / (1 + self._df)) + 1
                 self._idf2 = (idf * idf).astype(np.float32)
                 self._idf_n = n
-                self._norms = self._row_norms(self._rows)
+                self._norms = _idf_norms(self._rows, self._idf2)
             return self.ids, [self._rows, *self._recent], self._idf2, self._norms
 
     def scores(self, texts: Sequence[str]) -> sparse.csr_matrix:
@@ -126,7 +127,7 @@ class LetterIndex:
         if not ids:
             return ids, sparse.csr_matrix((len(texts), 0))
         q = _sublinear(_vectorizer().transform(list(texts)).tocsr())
-        qnorm = np.sqrt(np.asarray(q.multiply(q).tocsr() @ idf2, dtype=np.float64).ravel())
+        qnorm = _idf_norms(q, idf2)
         qnorm[qnorm == 0] = 1
         denom = norms.copy()
         denom[denom == 0] = 1
