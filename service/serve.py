@@ -72,6 +72,18 @@ def _worker(host: str, port: int, parent: int) -> None:
         sys.exit(STARTUP_FAILURE)
 
 
+_MIGRATE_HINT = ("; connections queued on it were reset (net.ipv4.tcp_migrate_req=1 hands them "
+                 "to another worker: docs/OPERATIONS.md)")
+
+
+def _migrates_requests() -> bool:
+    """Whether Linux hands connections queued on a closed listener to another in its group."""
+    try:
+        return open("/proc/sys/net/ipv4/tcp_migrate_req").read().strip() == "1"
+    except OSError:
+        return False
+
+
 class _Supervisor:
     def __init__(self, host: str, port: int, workers: int) -> None:
         self.host, self.port, self.n = host, port, workers
@@ -105,7 +117,8 @@ class _Supervisor:
                     self.stopping.set()
                     status = 1
                     break
-                print(f"triage serve: worker {p.pid} exited ({p.exitcode}); starting another",
+                print(f"triage serve: worker {p.pid} exited ({p.exitcode}); starting another"
+                      f"{_MIGRATE_HINT if not _migrates_requests() else ''}",
                       file=sys.stderr, flush=True)
                 self.procs[i] = self._start()
         for p in self.procs:
