@@ -148,7 +148,8 @@ def build_index(holder: ModelHolder, triage: Triage, store: Store) -> None:
     with _lock:
         if holder.index is not None:
             return
-        holder.index = LetterIndex(triage.catalog.policy.min_similarity)
+        holder.index = LetterIndex(triage.catalog.policy.min_similarity,
+                                   triage.catalog.policy.min_lead)
         holder.index_last = 0
         triage.index = holder.index
     sync_index(store)

@@ -185,9 +185,10 @@ def cmd_similar(args: argparse.Namespace) -> int:
     letters, _ = _letters_arg(args)
     policy = load_catalog().policy
     threshold = args.threshold if args.threshold is not None else policy.min_similarity
+    lead = args.lead if args.lead is not None else policy.min_lead
     texts = [normalize_text("\n".join(p for p in (x.title, x.text) if p)) for x in letters]
     if args.letter is not None or args.file:
-        index = LetterIndex(threshold)
+        index = LetterIndex(threshold, lead)
         index.add([x.id for x in letters], texts)
         query = normalize_text(_read_text_arg(argparse.Namespace(text=args.letter,
                                                                   file=args.file)))
@@ -195,7 +196,7 @@ def cmd_similar(args: argparse.Namespace) -> int:
         print(json.dumps([{"id": i, "score": round(s, 4)} for i, s in hits], ensure_ascii=False))
         return 0
     order = sorted(range(len(letters)), key=lambda i: (letters[i].received or "", i))
-    index = LetterIndex(threshold)
+    index = LetterIndex(threshold, lead)
     found = 0
     for i in order:  # each letter against the letters before it (by date, then file order)
         if len(index):
@@ -208,7 +209,7 @@ def cmd_similar(args: argparse.Namespace) -> int:
                 print(json.dumps(rec, ensure_ascii=False))
         index.add([letters[i].id], [texts[i]])
     print(f"{len(letters)} letters, {found} links to earlier letters at similarity "
-          f">= {threshold}", file=sys.stderr)
+          f">= {threshold} and lead >= {lead}", file=sys.stderr)
     return 0
 
 
@@ -782,6 +783,10 @@ def build_parser() -> argparse.ArgumentParser:
     si.add_argument("--file", help="the new letter from a file instead of --letter")
     si.add_argument("--threshold", type=float, default=None,
                     help="least similarity (default: policy.yaml repeats.min_similarity)")
+    si.add_argument("--lead", type=float, default=None,
+                    help="least lead of a match over the letter's background, its mean "
+                         "similarity to its next 10 nearest letters (default: policy.yaml "
+                         "repeats.min_lead; 0 for similarity alone)")
     si.add_argument("--top", type=int, default=3, help="at most this many matches per letter")
     si.add_argument("--show-text", action="store_true", help="print the start of each letter")
     si.add_argument("--redact", action="store_true", help="with --show-text: redact it")

@@ -61,7 +61,8 @@ class Policy:
     litigation_threshold: float = 0.5
     max_letter_chars: int = 200_000
     explanation_terms: int = 6
-    min_similarity: float = 0.33
+    min_similarity: float = 0.29
+    min_lead: float = 0.2
     similar_letters: int = 3
 
 

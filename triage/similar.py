@@ -4,8 +4,15 @@ Letters are compared by the cosine of their character 1–2-gram TF-IDF vectors 
 index grows letter by letter without refitting a vocabulary; the IDF weights are recomputed
 from the stored counts when letters are added). A repeat petition retold in other words still
 shares the names, places, amounts and the matter's own vocabulary with the first letter, which
-is what these n-grams carry. The threshold is chosen on data (``python -m training.repeats``)
-and kept in corpus/policy.yaml (``repeats.min_similarity``).
+is what these n-grams carry.
+
+Cosine alone mistakes a letter in a common form (wage arrears at a building site, a noisy
+neighbour) for a repeat of any other letter in that form: such a letter is close to many stored
+letters at once. So a match must also stand out: its *lead*, the cosine less the query's
+*background* (the mean cosine of its next ``BACKGROUND`` nearest letters, in the spirit of
+CSLS hubness correction), must reach a second threshold. A true repeat is close to one letter
+and far from the rest. Both thresholds are chosen on data (``python -m training.repeats``) and
+kept in corpus/policy.yaml (``repeats.min_similarity``, ``repeats.min_lead``).
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from triage.errors import ModelError
 
 INDEX_FORMAT = 2  # 1: raw counts (read, converted); 2: sublinear term frequencies
 REFRESH = 0.02  # the IDF weights are recomputed once the index has grown by this share
+BACKGROUND = 10  # a query's background: the mean cosine of this many next-nearest letters
 
 
 def _vectorizer() -> Any:
@@ -60,10 +68,13 @@ class LetterIndex:
     ----------
     threshold : float
         Least cosine similarity for two letters to count as the same matter.
+    lead : float
+        Least lead of a match over the query's background (see the module's docstring).
     """
 
-    def __init__(self, threshold: float = 0.33) -> None:
+    def __init__(self, threshold: float = 0.29, lead: float = 0.2) -> None:
         self.threshold = float(threshold)
+        self.lead = float(lead)
         self.ids: list[str] = []
         self._rows = sparse.csr_matrix((0, 2**20), dtype=np.float32)  # sublinear tf
         self._recent: list[sparse.csr_matrix] = []  # added since the last merge into _rows
@@ -143,23 +154,27 @@ class LetterIndex:
         return ids, sparse.csr_matrix(out)
 
     def query(self, text: str, k: int = 3, threshold: float | None = None,
-              exclude: str | None = None) -> list[tuple[str, float]]:
-        """Stored letters at least ``threshold`` similar to ``text``, best first (at most k)."""
-        return self.query_many([text], k, threshold, [exclude])[0]
+              exclude: str | None = None, lead: float | None = None,
+              ) -> list[tuple[str, float]]:
+        """Stored letters on the same matter as ``text``: (id, cosine), best first, at most k.
+
+        A letter is listed when its cosine reaches ``threshold`` and its lead over the query's
+        background reaches ``lead`` (both default to the index's own)."""
+        return self.query_many([text], k, threshold, [exclude], lead)[0]
 
     def query_many(self, texts: Sequence[str], k: int = 3, threshold: float | None = None,
-                   exclude: Sequence[str | None] | None = None,
+                   exclude: Sequence[str | None] | None = None, lead: float | None = None,
                    ) -> list[list[tuple[str, float]]]:
         t = self.threshold if threshold is None else threshold
+        min_lead = self.lead if lead is None else lead
         ids, sims = self._scores(texts)
         out = []
         for i in range(len(texts)):
-            row = sims.getrow(i)
-            pairs = sorted(zip(row.indices.tolist(), row.data.tolist(), strict=True),
-                           key=lambda p: -p[1])
             skip = exclude[i] if exclude else None
-            hits = [(ids[j], float(s)) for j, s in pairs if s >= t and ids[j] != skip][:k]
-            out.append(hits)
+            ranked = ranked_matches(ids, sims.getrow(i), skip)
+            background = background_of(ranked)
+            out.append([(lid, s) for lid, s in ranked[:k]
+                        if s >= t and s - background >= min_lead])
         return out
 
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -170,8 +185,8 @@ class LetterIndex:
         tmp = path.with_suffix(path.suffix + ".tmp")
         with self._lock:
             self._merge()
-            data = {"format": INDEX_FORMAT, "threshold": self.threshold, "ids": self.ids,
-                    "rows": self._rows}
+            data = {"format": INDEX_FORMAT, "threshold": self.threshold, "lead": self.lead,
+                    "ids": self.ids, "rows": self._rows}
         joblib.dump(data, tmp, compress=3)
         os.replace(tmp, path)
 
@@ -186,10 +201,23 @@ class LetterIndex:
                              "`triage similar --build`") from exc
         if not isinstance(data, dict) or data.get("format") not in (1, INDEX_FORMAT):
             raise ModelError(f"{path}: not a letter index of format {INDEX_FORMAT}; rebuild it")
-        index = cls(data["threshold"])
+        index = cls(data["threshold"], data.get("lead", 0.0))  # saved before leads: cosine only
         index.ids = list(data["ids"])
         rows = (_sublinear(data["counts"].tocsr()) if data["format"] == 1
                 else data["rows"].tocsr())
         index._rows = rows
         index._df = np.bincount(rows.indices, minlength=2**20).astype(np.int64)
         return index
+
+
+def ranked_matches(ids: Sequence[str], row: sparse.csr_matrix,
+                   exclude: str | None = None) -> list[tuple[str, float]]:
+    """A query's stored letters with a cosine above zero, best first (``exclude`` left out)."""
+    pairs = sorted(zip(row.indices.tolist(), row.data.tolist(), strict=True),
+                   key=lambda p: -p[1])
+    return [(ids[j], float(s)) for j, s in pairs if ids[j] != exclude]
+
+
+def background_of(ranked: Sequence[tuple[str, float]]) -> float:
+    """The mean cosine of the ``BACKGROUND`` letters after the best (missing ones count 0)."""
+    return sum(s for _, s in ranked[1:1 + BACKGROUND]) / BACKGROUND

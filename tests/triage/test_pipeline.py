@@ -168,7 +168,7 @@ def test_similar_letters_link_a_repeat(triage: Triage) -> None:
     from triage.similar import LetterIndex
 
     data = read_corpus("train")
-    index = LetterIndex(triage.catalog.policy.min_similarity)
+    index = LetterIndex(triage.catalog.policy.min_similarity, triage.catalog.policy.min_lead)
     index.add(data.ids[::20] + ["earlier-1"], data.texts[::20] + [LAND])
     triage.index = index
     try:
