@@ -18,9 +18,12 @@ are joined in order into OUTPUT, the bad rows into ``OUTPUT.errors.csv`` and the
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -156,9 +159,11 @@ def _classify(job: BulkJob, source: LetterSource, parts: PartStore,
     """Read the input in chunks, skip the finished ones, classify the others; returns the
     number of chunks, the letters of finished chunks and the seconds spent reading."""
     read_seconds, resumed, chunks = 0.0, 0, 0
-    with engine, _progress_bar(source.total()) as bar:
+    with engine, _progress_bar(source.total()) as bar, _ctrl_c() as stopped:
         it = chunks_of(iter(source), job.chunk_size)
         while True:
+            if stopped.is_set():
+                raise KeyboardInterrupt
             t0 = time.perf_counter()
             chunk = next(it, None)
             read_seconds += time.perf_counter() - t0
@@ -170,9 +175,11 @@ def _classify(job: BulkJob, source: LetterSource, parts: PartStore,
                 bar.update(len(chunk.letters))
                 continue
             engine.submit(chunk)
-            while engine.busy():
+            while engine.busy() and not stopped.is_set():
                 _keep(parts, engine.wait(), bar, source)
         while engine.pending():
+            if stopped.is_set():
+                raise KeyboardInterrupt
             _keep(parts, engine.wait(), bar, source)
         bar.total = bar.n  # the estimate gives way to the count
         bar.refresh()
@@ -180,6 +187,30 @@ def _classify(job: BulkJob, source: LetterSource, parts: PartStore,
         parts.remove()
         raise DataError(f"{job.input}: no letters in it")
     return chunks, resumed, read_seconds
+
+
+@contextmanager
+def _ctrl_c() -> Iterator[threading.Event]:
+    """Ctrl-C during a run: raise KeyboardInterrupt at once, and also remember it.
+
+    Python raises KeyboardInterrupt wherever the main thread is; when that is a finalizer run
+    by the garbage collector, the exception is printed as "ignored" and the run went on to
+    the end as if nothing had happened (seen once in a test: exit 0 instead of 130). The run's
+    loop checks the event between chunks, so a Ctrl-C is never lost."""
+    stopped = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stopped
+        return
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        stopped.set()
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield stopped
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _keep(parts: PartStore, result: dict[str, Any], bar: Any, source: LetterSource) -> None:

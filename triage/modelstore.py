@@ -134,19 +134,26 @@ def read_metadata(store: Path, version: str) -> dict[str, Any]:
 def verify_version(store: Path, version: str, manifest: dict[str, Any] | None = None) -> None:
     """Check that ``version`` is in the manifest and its model file matches its sha256."""
     manifest = manifest if manifest is not None else read_manifest(store)
-    entry = manifest["versions"].get(version)
-    if entry is None:
+    if version not in manifest["versions"]:
         raise ModelError(f"{store}: no version '{version}' in the manifest; "
                          f"known: {sorted(manifest['versions'])}")
+    _checked_model_file(store, version, manifest, f"version '{version}' cannot be made current",
+                        f"version '{version}' cannot be made current")
+
+
+def _checked_model_file(store: Path, version: str, manifest: dict[str, Any], if_missing: str,
+                        if_changed: str) -> Path:
+    """The model file of a version in the manifest, once it exists and matches its sha256;
+    the two texts say what that means for the caller when it does not."""
     model_path = store / version / MODEL_FILE
     if not model_path.is_file():
-        raise ModelError(f"{model_path}: model file missing; version '{version}' cannot be "
-                         "made current")
+        raise ModelError(f"{model_path}: model file missing; {if_missing}")
     actual = sha256_file(model_path)
-    if actual != entry.get("sha256"):
+    expected = str(manifest["versions"][version].get("sha256"))
+    if actual != expected:
         raise ModelError(f"{model_path}: sha256 {actual[:12]}… does not match the manifest "
-                         f"({str(entry.get('sha256'))[:12]}…); version '{version}' cannot be "
-                         "made current")
+                         f"({expected[:12]}…); {if_changed}")
+    return model_path
 
 
 class PromotionRefused(ModelError):
@@ -303,20 +310,15 @@ def load_verified(model_dir: str | os.PathLike[str] | None = None) -> tuple[Any,
         When the version is not in the manifest, the file is missing or its checksum differs.
     """
     store, version = resolve_version(model_dir)
-    entry = read_manifest(store)["versions"].get(version)
+    manifest = read_manifest(store)
     vdir = store / version
-    if entry is None:
+    if version not in manifest["versions"]:
         raise ModelError(f"{vdir}: version '{version}' is not in {store / MANIFEST}; only "
                          "versions written by `triage train` into this store are loaded")
-    model_path = vdir / MODEL_FILE
-    if not model_path.is_file():
-        raise ModelError(f"{model_path}: model file missing; retrain or roll back with "
-                         "`triage models promote <version>`")
-    actual = sha256_file(model_path)
-    if actual != entry.get("sha256"):
-        raise ModelError(f"{model_path}: sha256 {actual[:12]}… does not match the manifest "
-                         f"({str(entry.get('sha256'))[:12]}…); the file was changed after "
-                         "training and is refused. Retrain, or promote another version")
+    model_path = _checked_model_file(
+        store, version, manifest, "retrain or roll back with `triage models promote <version>`",
+        "the file was changed after training and is refused. Retrain, or promote another "
+        "version")
     import joblib
 
     bundle = joblib.load(model_path)

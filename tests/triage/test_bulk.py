@@ -295,3 +295,26 @@ def test_bulk_segmenter_gives_jiebas_tokens() -> None:
     texts += ["".join(rng.choice(pool) for _ in range(rng.randint(1, 60))) for _ in range(3000)]
     texts += ["2025.3.2 打119才弄出来的 1.0mm 钢板 QQ号 3D打印 T恤 A股 e-mail 50%"]
     assert all(seg.lcut(t) == list(seg.tokenizer.lcut(t)) for t in texts)
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the point
+def test_a_ctrl_c_that_lands_in_a_finalizer_is_not_lost() -> None:
+    """Python reports a KeyboardInterrupt raised inside a finalizer as "ignored" and goes on;
+    a bulk run must still stop (the run's loop checks what ``_ctrl_c`` remembers)."""
+    import gc
+    import os
+    import signal
+
+    from triage.bulk import _ctrl_c
+
+    class Slow:
+        def __del__(self) -> None:  # Ctrl-C arrives while the garbage collector runs this
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(100_000):  # bytecodes: the handler runs here, inside __del__
+                pass
+
+    with _ctrl_c() as stopped:
+        Slow()  # dropped at once: __del__ runs and swallows the KeyboardInterrupt
+        gc.collect()
+        assert stopped.is_set()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
