@@ -73,3 +73,28 @@ def test_empty_and_odd_text(extractor: Extractor) -> None:
     assert extractor.extract("").places == []
     found = extractor.extract("\u0000\ufffd" * 10 + "<script>alert(1)</script>")
     assert found.amounts == []
+
+
+def test_place_ranker_scores_as_its_logistic_regression(triage) -> None:  # type: ignore[no-untyped-def]
+    """The ranker sums its feature weights itself instead of building a matrix; its
+    probabilities must be the fitted model's own, candidate for candidate."""
+    import pickle
+
+    import numpy as np
+
+    from training.data import read_corpus
+
+    ranker = triage.place_ranker
+    extractor = Extractor.load()
+    texts = read_corpus("test").texts[::40]
+    for text in texts:
+        bounds = extractor.bounds(text)
+        cands = ranker.candidates(text, bounds)
+        want = ranker.model.predict_proba(
+            ranker.vectorizer.transform(ranker.features(text, bounds, cands)))[:, 1]
+        got = {(s, e): p for s, e, p in ranker.rank(text, bounds)}
+        assert len(got) == len(cands)
+        np.testing.assert_allclose([got[c] for c in cands], want, rtol=1e-9, atol=1e-12)
+    # the weights it keeps are not saved with it (they are rebuilt from the model)
+    assert "_weights" in ranker.__dict__
+    assert "_weights" not in pickle.loads(pickle.dumps(ranker)).__dict__
