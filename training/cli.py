@@ -119,6 +119,8 @@ def redact_suggestion(out: dict[str, Any]) -> dict[str, Any]:
             out["entities"][key] = [redact(v) for v in value]
     if out.get("jurisdiction"):
         out["jurisdiction"]["place"] = redact(out["jurisdiction"]["place"])
+        for option in out["jurisdiction"].get("alternatives", []):
+            option["place"] = redact(option["place"])
     for ag in out.get("agency", []):
         if ag.get("jurisdiction"):
             ag["jurisdiction"] = redact(ag["jurisdiction"])

@@ -235,12 +235,18 @@ def evaluate_extras(sugg: list[Any], test: Dataset) -> dict[str, Any]:
         pairs2 = [(normalize_text(g), s.jurisdiction.place if s.jurisdiction and
                    s.jurisdiction.source == "text" else None)
                   for g, s in zip(places, sugg, strict=True) if g]
+        offered = [normalize_text(g) in [*([s.jurisdiction.place] if s.jurisdiction.source
+                                            == "text" else []),
+                                          *(o.place for o in s.jurisdiction.alternatives)]
+                   for g, s in zip(places, sugg, strict=True) if g and s.jurisdiction]
         out["jurisdiction"] = {
             "exact": round(float(np.mean([g == p for g, p in pairs2])), 4),
             "overlap": round(float(np.mean([p is not None and (g in p or p in g)
                                             for g, p in pairs2])), 4),
+            "offered": round(float(np.sum(offered) / max(len(pairs2), 1)), 4),
             "n": len(pairs2), "method": "held-out letters that name a place; exact string, "
-            "and one containing the other"}
+            "one containing the other, and the exact string offered to the clerk (the place "
+            "or one of its alternatives)"}
         none = [s.jurisdiction is None or s.jurisdiction.source != "text"
                 for g, s in zip(places, sugg, strict=True) if not g]
         if none:

@@ -400,6 +400,19 @@ class PlaceRanker:
             end = m.end()
         return start, end
 
+    def options(self, text: str, ranking: Sequence[tuple[int, int, float]],
+                k: int) -> list[tuple[str, float]]:
+        """The first ``k`` distinct places of a ranking, each completed (``complete``), with
+        the score of its best candidate."""
+        cands = [(a, b) for a, b, _ in ranking]
+        out: dict[str, float] = {}
+        for s, e, p in ranking:
+            if len(out) >= k:
+                break
+            s, e = self.complete(text, s, e, cands)
+            out.setdefault(text[s:e], p)
+        return list(out.items())
+
     def rank(self, text: str, bounds: Sequence[int]) -> list[tuple[int, int, float]]:
         """Candidates best first as (start, end, probability)."""
         if self.model is None:
@@ -422,6 +435,9 @@ class Extraction:
     places: list[str] = field(default_factory=list)
     place: str | None = None  # where the matter happened (best candidate), None if no place
     place_score: float = 0.0
+    # the best places the ranker found, best first, with their scores (``place`` is the first
+    # when it scores above the ranker's "no place" threshold)
+    place_options: list[tuple[str, float]] = field(default_factory=list)
     agencies: list[str] = field(default_factory=list)
     amounts: list[str] = field(default_factory=list)
     dates: list[str] = field(default_factory=list)
@@ -452,6 +468,8 @@ def _register_extensions() -> None:
             Doc.set_extension("place", default=None)
             Doc.set_extension("place_score", default=0.0)
             Doc.set_extension("place_ranking", default=None)
+        if not Doc.has_extension("place_options"):
+            Doc.set_extension("place_options", default=None)
         if "triage_places" not in Language.factories:
             Language.factory("triage_places")(_make_places_component)
 
@@ -466,10 +484,12 @@ class _PlacesComponent:
         text = doc.user_data.get(TEXT_KEY) or doc.text
         ranking = self.ranker.rank(text, token_bounds(doc, text))
         doc._.place_ranking = ranking
-        if ranking and ranking[0][2] >= self.ranker.none_threshold:
-            s, e, p = ranking[0]
-            s, e = self.ranker.complete(text, s, e, [(a, b) for a, b, _ in ranking])
-            doc._.place, doc._.place_score = text[s:e], p
+        rules = self.ranker.rules
+        options = self.ranker.options(text, ranking, 1 + rules.alternatives)
+        doc._.place_options = [(place, p) for place, p in options
+                               if p >= rules.alternative_min_score]
+        if options and options[0][1] >= self.ranker.none_threshold:
+            doc._.place, doc._.place_score = options[0]
         return doc
 
 
@@ -547,6 +567,7 @@ class Extractor:
                 getattr(out, _LABEL_FIELD[label]).append(ent.text)
         out.max_people = max((chinese_number(p) or 0 for p in out.people), default=0)
         out.place, out.place_score = doc._.place, float(doc._.place_score or 0.0)
+        out.place_options = list(doc._.place_options or [])
         out.places = self._places(doc, ents, text)
         return out
 

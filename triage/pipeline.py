@@ -37,6 +37,7 @@ from triage.suggestion import (
     LegalChannel,
     LitigationScore,
     NatureScore,
+    PlaceOption,
     Similar,
     Suggestion,
 )
@@ -296,9 +297,13 @@ class Triage:
         lit_score = LitigationScore(value=lit.get("True", 0.0) >= cat.policy.litigation_threshold,
                                     score=round(lit.get("True", 0.0), 4)) if lit else None
         litigation = bool(lit_score and lit_score.value)
+        others = [PlaceOption(place=place, score=round(p, 4))
+                  for place, p in found.place_options if place != found.place]
         jurisdiction = (Jurisdiction(place=found.place, source="text",
-                                     score=round(found.place_score, 4)) if found.place
-                        else Jurisdiction(place=self.rules.office_area, source="office")
+                                     score=round(found.place_score, 4), alternatives=others)
+                        if found.place
+                        else Jurisdiction(place=self.rules.office_area, source="office",
+                                          alternatives=others)
                         if self.rules.office_area else None)
         agencies = []
         if agency or any(s in cat.subtypes for s in subtype):

@@ -28,6 +28,8 @@ class PlaceRules:
     max_chars: int
     home_cues: tuple[str, ...]
     min_score: float
+    alternatives: int = 2
+    alternative_min_score: float = 0.02
 
 
 @dataclass(frozen=True)
@@ -96,7 +98,9 @@ def parse_rules(path: Path, agencies: set[str]) -> Rules:
         unit_chars=frozenset(_need(path, "places", pn, "unit_chars", str)),
         max_chars=int(_need(path, "places", pn, "max_chars", int)),
         home_cues=tuple(str(c) for c in (pn.get("home_cues") or ())),
-        min_score=float(pn.get("min_score", 0.5)))
+        min_score=float(pn.get("min_score", 0.5)),
+        alternatives=int(pn.get("alternatives", 2)),
+        alternative_min_score=float(pn.get("alternative_min_score", 0.02)))
 
     flags: dict[str, FlagRule] = {}
     for fid, node in _need(path, "", data, "flags", dict).items():

@@ -48,12 +48,20 @@ class LegalChannel(BaseModel):
     score: float
 
 
+class PlaceOption(BaseModel):
+    place: str
+    score: float
+
+
 class Jurisdiction(BaseModel):
     """属地: where the matter happened (from the text) or the office's own area."""
 
     place: str
     source: str  # "text" or "office"
     score: float = 0.0
+    # other places in the text the matter may have happened in, best first, for the clerk to
+    # pick from when ``place`` is wrong (or when no place was sure enough to name)
+    alternatives: list[PlaceOption] = Field(default_factory=list)
 
 
 class Similar(BaseModel):

@@ -234,6 +234,19 @@ def test_letter_view_shows_suggestion_evidence_and_notice(svc_sqlite: Any) -> No
         assert channel["notice"] in client.get(f"/ui/letters/{land}").text
 
 
+def test_letter_page_offers_the_other_places(svc_sqlite: Any) -> None:
+    from tests.triage.test_pipeline import HOME_AWAY
+
+    client = logged_in(svc_sqlite)
+    lid = add_letter(svc_sqlite, HOME_AWAY)
+    juris = svc_sqlite.client.get(f"/letters/{lid}", headers=svc_sqlite.clerk).json()[
+        "suggestion"]["jurisdiction"]
+    assert juris["alternatives"]
+    page = client.get(f"/ui/letters/{lid}").text
+    shown = re.search(r'id="place-alternatives">(.*?)</span>', page, re.S)
+    assert shown and all(o["place"] in shown.group(1) for o in juris["alternatives"])
+
+
 def test_unknown_letter_is_a_404_page(svc_sqlite: Any) -> None:
     client = logged_in(svc_sqlite)
     for path in ("/ui/letters/999", "/ui/letters/abc"):

@@ -139,6 +139,21 @@ def test_jurisdiction_is_where_the_matter_is_and_goes_on_each_agency(triage: Tri
     assert all(a.jurisdiction == out.jurisdiction.place for a in out.agency)
 
 
+def test_jurisdiction_offers_the_other_places_the_matter_may_be_in(triage: Triage) -> None:
+    """A letter naming the writer's home and the land the matter is about: whichever the
+    ranker puts first, the clerk is offered the other, with its score."""
+    out = triage.suggest(HOME_AWAY)
+    assert out.jurisdiction is not None and out.jurisdiction.source == "text"
+    offered = [out.jurisdiction.place, *(o.place for o in out.jurisdiction.alternatives)]
+    assert "沅水县白鹤乡枫树村" in offered and "城关镇幸福小区" in offered
+    assert len(set(offered)) == len(offered)  # each place once
+    scores = [o.score for o in out.jurisdiction.alternatives]
+    assert scores == sorted(scores, reverse=True)
+    assert all(triage.rules.places.alternative_min_score <= sc <= out.jurisdiction.score
+               for sc in scores)
+    assert len(scores) <= triage.rules.places.alternatives
+
+
 def test_jurisdiction_falls_back_to_the_office_area(triage: Triage) -> None:
     out = triage.suggest("工资拖了三个月没发，老板说再等等，请帮忙讨薪。")
     assert out.jurisdiction is not None
