@@ -122,21 +122,12 @@ def read_labelled(path: str | Path, *, text_col: str = "text", title_col: str | 
     """
     path = Path(path)
     label_cols = label_cols or {"issue_type": "label"}
-    rows, seen_cols = _read_rows(path)
     data = Dataset([], [], {h: [] for h in label_cols}, [], str(path))
-    needed = [text_col, *label_cols.values()]
-    if title_col and not title_optional:
-        needed.append(title_col)
-    missing = [c for c in needed if seen_cols and c not in seen_cols]
-    if missing:
-        raise DataError(f"{path}: no column {missing}; the file has {sorted(seen_cols)} — "
-                        "choose columns with --text-col / --title-col / --label-col")
+    rows, _ = _rows_having(path, [text_col, *label_cols.values(),
+                                  None if title_optional else title_col], "--label-col")
     for n, rec in rows:
-        reason = rec.get("__error__")
-        text = _cell(rec.get(text_col))
+        text, reason = _text_of(rec, text_col)
         labels = {h: _cell(rec.get(c)) for h, c in label_cols.items()}
-        if not reason and not text:
-            reason = f"column '{text_col}' is empty"
         if not reason:
             empty = [label_cols[h] for h, v in labels.items() if not v]
             reason = f"label column {empty} is empty" if empty else None
@@ -460,6 +451,25 @@ def _iso_date(value: Any) -> str | None:
     return dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3))).isoformat()
 
 
+def _rows_having(path: Path, needed: list[str | None],
+                 more_options: str) -> tuple[list[tuple[int, dict[str, Any]]], set[str]]:
+    """The rows and columns of a file that has every ``needed`` column (None: not needed);
+    else an error naming what is missing and how to choose other columns."""
+    rows, cols = _read_rows(path)
+    missing = [c for c in needed if c and cols and c not in cols]
+    if missing:
+        raise DataError(f"{path}: no column {missing}; the file has {sorted(cols)} — "
+                        f"choose columns with --text-col / --title-col / {more_options}")
+    return rows, cols
+
+
+def _text_of(rec: dict[str, Any], text_col: str) -> tuple[str, str | None]:
+    """A row's text, and why the row cannot be used (None when it can)."""
+    text = _cell(rec.get(text_col))
+    reason = rec.get("__error__")
+    return text, reason or (None if text else f"column '{text_col}' is empty")
+
+
 def read_letters(path: str | Path, *, text_col: str = "text", title_col: str | None = None,
                  id_col: str | None = "id", date_col: str | None = None,
                  warn: bool = True) -> tuple[list[Letter], list[str]]:
@@ -484,17 +494,10 @@ def read_letters(path: str | Path, *, text_col: str = "text", title_col: str | N
                 continue
             letters.append(Letter(id=str(f.relative_to(path)), text=text, row=n))
     else:
-        rows, cols = _read_rows(path)
-        missing = [c for c in (text_col, title_col, date_col) if c and cols and c not in cols]
-        if missing:
-            raise DataError(f"{path}: no column {missing}; the file has {sorted(cols)} — "
-                            "choose columns with --text-col / --title-col / --date-col")
+        rows, cols = _rows_having(path, [text_col, title_col, date_col], "--date-col")
         for n, rec in rows:
-            reason = rec.get("__error__")
-            text = _cell(rec.get(text_col))
+            text, reason = _text_of(rec, text_col)
             received = None
-            if not reason and not text:
-                reason = f"column '{text_col}' is empty"
             if not reason and date_col:
                 try:
                     received = _iso_date(rec.get(date_col))
