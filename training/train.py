@@ -143,13 +143,12 @@ def fit_place_ranker(plain: list[str], places: list[str | None]) -> PlaceRanker:
         ranker = PlaceRanker(rules).fit([plain[i] for i in fit_i], [gold[i] for i in fit_i],
                                         [bounds[i] for i in fit_i])
         for i in range(fold, len(plain), 2):
-            ranking = ranker.rank(plain[i], bounds[i])
-            if not ranking:
+            options = ranker.options(plain[i], ranker.rank(plain[i], bounds[i]), 1)
+            if not options:
                 tops.append((0.0, gold[i] is not None, False))
                 continue
-            s, e, p = ranking[0]
-            s, e = ranker.complete(plain[i], s, e, [(a, b) for a, b, _ in ranking])
-            tops.append((p, gold[i] is not None, plain[i][s:e] == gold[i]))
+            place, p = options[0]
+            tops.append((p, gold[i] is not None, place == gold[i]))
     best, best_right = 0.0, -1
     for t in np.round(np.arange(0.0, 0.9, 0.01), 2):
         right = sum((p >= t and ok) if labelled else p < t for p, labelled, ok in tops)

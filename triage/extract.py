@@ -180,6 +180,14 @@ class _Letter:
         return k
 
 
+def _starts_by_end(cands: Iterable[tuple[int, int]]) -> dict[int, list[int]]:
+    """Where the candidates that end at each offset start."""
+    out: dict[int, list[int]] = {}
+    for a, b in cands:
+        out.setdefault(b, []).append(a)
+    return out
+
+
 @dataclass
 class PlaceRanker:
     """Scores the spans of a letter that may be the place its matter happened in.
@@ -219,9 +227,21 @@ class PlaceRanker:
             for s in range(max(0, e - n), e - 1):  # at least two characters
                 if s in starts and not _BREAK.search(text, s, e):
                     out.append((s, e))
+        joined = self._joined()
+        if joined is not None:
+            out = [(s, e) for s, e in out if not joined.search(text, s, e - 1)]
         have = set(out)
         out += [m.span(1) for m in _QUOTED.finditer(text) if m.span(1) not in have]
         return out
+
+    def _joined(self) -> re.Pattern[str] | None:
+        """A place's last character followed by a joiner (和, 到 …): a list or a range."""
+        if "_joined_rx" not in self.__dict__:
+            joiners = getattr(self.rules, "joiners", "")
+            ends = "".join(sorted(self.end_chars | self.rules.unit_chars))
+            self.__dict__["_joined_rx"] = (re.compile(f"[{re.escape(ends)}][{re.escape(joiners)}]")
+                                           if joiners else None)
+        return self.__dict__["_joined_rx"]  # type: ignore[no-any-return]
 
     def _letter(self, text: str, bounds: Sequence[int],
                 cands: list[tuple[int, int]]) -> _Letter:
@@ -329,6 +349,7 @@ class PlaceRanker:
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state.pop("_weights", None)  # rebuilt from the model when first needed
+        state.pop("_joined_rx", None)
         return state
 
     def _logits(self, text: str, bounds: Sequence[int],
@@ -365,6 +386,8 @@ class PlaceRanker:
         from sklearn.feature_extraction import DictVectorizer
         from sklearn.linear_model import LogisticRegression
 
+        for cached in ("_weights", "_joined_rx"):  # of an earlier fit
+            self.__dict__.pop(cached, None)
         last = Counter(p[-1] for p in places if p)
         self.learned_end_chars = frozenset(ch for ch, k in last.items()
                                            if k >= 2 and not _BREAK.match(ch))
@@ -387,9 +410,10 @@ class PlaceRanker:
         ``柳林镇石桥村`` preceded by ``青禾县`` becomes ``青禾县柳林镇石桥村``, and a village
         followed by its group (``三组``) takes the group: the place as the letter writes it.
         """
-        starts_by_end: dict[int, list[int]] = {}
-        for a, b in cands:
-            starts_by_end.setdefault(b, []).append(a)
+        return self._extend(text, start, end, _starts_by_end(cands))
+
+    def _extend(self, text: str, start: int, end: int,
+                starts_by_end: dict[int, list[int]]) -> tuple[int, int]:
         while start > 0 and text[start - 1] in self.rules.unit_chars - {"村"}:
             chains = [a for a in starts_by_end.get(start, ()) if _CHAIN.fullmatch(text, a, start)]
             if not chains:
@@ -400,16 +424,35 @@ class PlaceRanker:
             end = m.end()
         return start, end
 
+    def complete_fully(self, text: str, start: int, end: int,
+                       cands: Sequence[tuple[int, int]],
+                       starts_by_end: dict[int, list[int]] | None = None) -> tuple[int, int]:
+        """``complete``, then the place in its most specific form in the letter: a village
+        named once as 青禾县柳林镇石桥村 and later as 石桥村 is the former wherever the
+        ranker found it (corpus/WRITING.md, rule 1)."""
+        by_end = _starts_by_end(cands) if starts_by_end is None else starts_by_end
+        best = self._extend(text, start, end, by_end)
+        name = text[start:end]
+        for m in re.finditer(re.escape(name), text):
+            a, b = self._extend(text, m.start(), m.end(), by_end)
+            if b - a > best[1] - best[0]:
+                best = (a, b)
+        return best
+
     def options(self, text: str, ranking: Sequence[tuple[int, int, float]],
                 k: int) -> list[tuple[str, float]]:
-        """The first ``k`` distinct places of a ranking, each completed (``complete``), with
-        the score of its best candidate."""
-        cands = [(a, b) for a, b, _ in ranking]
+        """The first ``k`` distinct places of a ranking, each completed (``complete_fully``),
+        with the score of its best candidate."""
+        by_end = _starts_by_end([(a, b) for a, b, _ in ranking])
         out: dict[str, float] = {}
+        done: set[str] = set()
         for s, e, p in ranking:
             if len(out) >= k:
                 break
-            s, e = self.complete(text, s, e, cands)
+            if text[s:e] in done:  # the same name elsewhere completes the same way
+                continue
+            done.add(text[s:e])
+            s, e = self.complete_fully(text, s, e, (), by_end)
             out.setdefault(text[s:e], p)
         return list(out.items())
 

@@ -29,6 +29,7 @@ class PlaceRules:
     home_cues: tuple[str, ...]
     min_score: float
     alternatives: int = 2
+    joiners: str = "到至和与及"
     alternative_min_score: float = 0.02
 
 
@@ -100,6 +101,7 @@ def parse_rules(path: Path, agencies: set[str]) -> Rules:
         home_cues=tuple(str(c) for c in (pn.get("home_cues") or ())),
         min_score=float(pn.get("min_score", 0.5)),
         alternatives=int(pn.get("alternatives", 2)),
+        joiners=str(pn.get("joiners", "到至和与及")),
         alternative_min_score=float(pn.get("alternative_min_score", 0.02)))
 
     flags: dict[str, FlagRule] = {}

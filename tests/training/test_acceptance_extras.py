@@ -43,8 +43,10 @@ def test_legal_channel_accuracy(figures: dict[str, Any]) -> None:
 
 def test_jurisdiction(figures: dict[str, Any]) -> None:
     assert figures["jurisdiction"]["n"] >= 400
-    assert figures["jurisdiction"]["exact"] >= 0.65  # aim 0.9 (exact string); 0.672 now
-    assert figures["jurisdiction"]["overlap"] >= 0.75
+    assert figures["jurisdiction"]["exact"] >= 0.68  # aim 0.9 (exact string); 0.698 now
+    assert figures["jurisdiction"]["overlap"] >= 0.77
+    # the right place is the chosen one or one of its alternatives: 0.815 now
+    assert figures["jurisdiction"]["offered"] >= 0.8
 
 
 def test_repeat_detection_f1() -> None:

@@ -98,3 +98,31 @@ def test_place_ranker_scores_as_its_logistic_regression(triage) -> None:  # type
     # the weights it keeps are not saved with it (they are rebuilt from the model)
     assert "_weights" in ranker.__dict__
     assert "_weights" not in pickle.loads(pickle.dumps(ranker)).__dict__
+
+
+@pytest.mark.parametrize(("text", "whole", "parts"), [
+    ("东坪村和西坪村的地被占了", "东坪村和西坪村", ["东坪村", "西坪村"]),
+    ("从石门镇到上庄村的路修了三年", "石门镇到上庄村", ["石门镇", "上庄村"]),
+    ("梨树湾村至白果村这段路", "梨树湾村至白果村", ["梨树湾村", "白果村"]),
+])
+def test_no_place_candidate_runs_across_a_list_or_a_range(extractor: Extractor, text: str,
+                                                        whole: str, parts: list[str]) -> None:
+    from triage.extract import PlaceRanker
+
+    ranker = PlaceRanker(extractor.rules.places)
+    spans = {text[s:e] for s, e in ranker.candidates(text, extractor.bounds(text))}
+    assert whole not in spans
+    assert all(p in spans for p in parts)
+
+
+def test_a_place_named_again_in_short_is_completed_to_its_full_form(
+        extractor: Extractor) -> None:
+    from triage.extract import PlaceRanker
+
+    text = "我是青禾县柳林镇石桥村村民。去年石桥村修路，石桥村的地被占了两亩。"
+    ranker = PlaceRanker(extractor.rules.places)
+    cands = ranker.candidates(text, extractor.bounds(text))
+    later = text.rindex("石桥村")
+    s, e = ranker.complete_fully(text, later, later + 3, cands)
+    assert text[s:e] == "青禾县柳林镇石桥村"
+    assert ranker.complete(text, later, later + 3, cands) == (later, later + 3)  # alone: short
