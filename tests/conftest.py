@@ -12,6 +12,24 @@ pytest_plugins = ["tests.support.pg", "tests.support.browser"]
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"
+_SCRATCH: list[str] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """No test touches the project's own database (var/triage.db, the one `make run` uses):
+    whatever starts the app without choosing a database (schemathesis loads the schema from
+    the app while collecting) gets a scratch SQLite file instead. Before this, `make test`
+    left an admin account in var/ and the next `make run` printed no first password."""
+    import tempfile
+
+    if "TRIAGE_DATABASE_URL" not in os.environ:
+        _SCRATCH.append(tempfile.mkdtemp(prefix="triage-test-db-"))
+        os.environ["TRIAGE_DATABASE_URL"] = f"sqlite:///{Path(_SCRATCH[0]) / 'scratch.db'}"
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    for folder in _SCRATCH:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
