@@ -180,6 +180,9 @@ class _Letter:
         return k
 
 
+_CACHES = ("_weights", "_joined_rx")  # PlaceRanker attributes derived from its fit
+
+
 def _starts_by_end(cands: Iterable[tuple[int, int]]) -> dict[int, list[int]]:
     """Where the candidates that end at each offset start."""
     out: dict[int, list[int]] = {}
@@ -237,7 +240,7 @@ class PlaceRanker:
     def _joined(self) -> re.Pattern[str] | None:
         """A place's last character followed by a joiner (和, 到 …): a list or a range."""
         if "_joined_rx" not in self.__dict__:
-            joiners = getattr(self.rules, "joiners", "")
+            joiners = self.rules.joiners
             ends = "".join(sorted(self.end_chars | self.rules.unit_chars))
             self.__dict__["_joined_rx"] = (re.compile(f"[{re.escape(ends)}][{re.escape(joiners)}]")
                                            if joiners else None)
@@ -347,10 +350,8 @@ class PlaceRanker:
         return weights
 
     def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state.pop("_weights", None)  # rebuilt from the model when first needed
-        state.pop("_joined_rx", None)
-        return state
+        # the caches are rebuilt from the model when first needed
+        return {k: v for k, v in self.__dict__.items() if k not in _CACHES}
 
     def _logits(self, text: str, bounds: Sequence[int],
                 cands: list[tuple[int, int]]) -> np.ndarray:
@@ -386,7 +387,7 @@ class PlaceRanker:
         from sklearn.feature_extraction import DictVectorizer
         from sklearn.linear_model import LogisticRegression
 
-        for cached in ("_weights", "_joined_rx"):  # of an earlier fit
+        for cached in _CACHES:  # of an earlier fit
             self.__dict__.pop(cached, None)
         last = Counter(p[-1] for p in places if p)
         self.learned_end_chars = frozenset(ch for ch, k in last.items()
@@ -425,12 +426,14 @@ class PlaceRanker:
         return start, end
 
     def complete_fully(self, text: str, start: int, end: int,
-                       cands: Sequence[tuple[int, int]],
-                       starts_by_end: dict[int, list[int]] | None = None) -> tuple[int, int]:
+                       cands: Sequence[tuple[int, int]]) -> tuple[int, int]:
         """``complete``, then the place in its most specific form in the letter: a village
         named once as 青禾县柳林镇石桥村 and later as 石桥村 is the former wherever the
         ranker found it (corpus/WRITING.md, rule 1)."""
-        by_end = _starts_by_end(cands) if starts_by_end is None else starts_by_end
+        return self._extend_fully(text, start, end, _starts_by_end(cands))
+
+    def _extend_fully(self, text: str, start: int, end: int,
+                      by_end: dict[int, list[int]]) -> tuple[int, int]:
         best = self._extend(text, start, end, by_end)
         name = text[start:end]
         for m in re.finditer(re.escape(name), text):
@@ -452,7 +455,7 @@ class PlaceRanker:
             if text[s:e] in done:  # the same name elsewhere completes the same way
                 continue
             done.add(text[s:e])
-            s, e = self.complete_fully(text, s, e, (), by_end)
+            s, e = self._extend_fully(text, s, e, by_end)
             out.setdefault(text[s:e], p)
         return list(out.items())
 
@@ -520,6 +523,7 @@ def _register_extensions() -> None:
 class _PlacesComponent:
     def __init__(self) -> None:
         self.ranker: PlaceRanker | None = None
+        self.rules: PlaceRules | None = None  # rules.yaml as loaded now (not the ranker's copy)
 
     def __call__(self, doc: Any) -> Any:
         if self.ranker is None or self.ranker.model is None:
@@ -527,7 +531,7 @@ class _PlacesComponent:
         text = doc.user_data.get(TEXT_KEY) or doc.text
         ranking = self.ranker.rank(text, token_bounds(doc, text))
         doc._.place_ranking = ranking
-        rules = self.ranker.rules
+        rules = self.rules or self.ranker.rules
         options = self.ranker.options(text, ranking, 1 + rules.alternatives)
         doc._.place_options = [(place, p) for place, p in options
                                if p >= rules.alternative_min_score]
@@ -575,7 +579,8 @@ class Extractor:
         self.catalog = catalog
         self.nlp = build_nlp(rules, catalog, userdict)
         self.ranker = ranker
-        self.nlp.get_pipe("triage_places").ranker = ranker
+        places = self.nlp.get_pipe("triage_places")
+        places.ranker, places.rules = ranker, rules.places
         self._lock = threading.Lock()
 
     @classmethod
