@@ -18,6 +18,7 @@ import socket
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 log = logging.getLogger("triage.service")
@@ -79,7 +80,7 @@ _MIGRATE_HINT = ("; connections queued on it were reset (net.ipv4.tcp_migrate_re
 def _migrates_requests() -> bool:
     """Whether Linux hands connections queued on a closed listener to another in its group."""
     try:
-        return open("/proc/sys/net/ipv4/tcp_migrate_req").read().strip() == "1"
+        return Path("/proc/sys/net/ipv4/tcp_migrate_req").read_text().strip() == "1"
     except OSError:
         return False
 
