@@ -137,26 +137,42 @@ def fit_place_ranker(plain: list[str], places: list[str | None]) -> PlaceRanker:
     rules = extractor.rules.places
     # below which top score a letter is taken to name no place: chosen on 2-fold out-of-fold
     # rankings for the most letters right (the exact place, or none when none is labelled)
-    tops: list[tuple[float, bool, bool]] = []  # (top score, labelled, exactly right)
+    # (top score, its lead over the next place, labelled, exactly right)
+    tops: list[tuple[float, float, bool, bool]] = []
     for fold in (0, 1):
         fit_i = [i for i in range(len(plain)) if i % 2 != fold]
         ranker = PlaceRanker(rules).fit([plain[i] for i in fit_i], [gold[i] for i in fit_i],
                                         [bounds[i] for i in fit_i])
         for i in range(fold, len(plain), 2):
-            options = ranker.options(plain[i], ranker.rank(plain[i], bounds[i]), 1)
+            options = ranker.options(plain[i], ranker.rank(plain[i], bounds[i]), 2)
             if not options:
-                tops.append((0.0, gold[i] is not None, False))
+                tops.append((0.0, 0.0, gold[i] is not None, False))
                 continue
             place, p = options[0]
-            tops.append((p, gold[i] is not None, place == gold[i]))
+            tops.append((p, PlaceRanker.margin(options), gold[i] is not None, place == gold[i]))
     best, best_right = 0.0, -1
     for t in np.round(np.arange(0.0, 0.9, 0.01), 2):
-        right = sum((p >= t and ok) if labelled else p < t for p, labelled, ok in tops)
+        right = sum((p >= t and ok) if labelled else p < t for p, _, labelled, ok in tops)
         if right > best_right:
             best, best_right = float(t), right
     final = PlaceRanker(rules).fit(plain, gold, bounds)
     final.none_threshold = best
+    final.sure_margin = sure_margin([(m, ok) for p, m, _, ok in tops if p >= best],
+                                    rules.sure_precision)
     return final
+
+
+def sure_margin(given: list[tuple[float, bool]], precision: float, least: int = 30) -> float:
+    """The smallest lead over the next place at which the places given (lead, exactly right)
+    are right at least ``precision`` of the time, over at least ``least`` letters; 2.0 (never
+    sure) when there is none."""
+    for t in np.round(np.arange(0.0, 1.0, 0.01), 2):
+        kept = [ok for m, ok in given if m >= t]
+        if len(kept) < least:
+            break
+        if sum(kept) >= precision * len(kept):
+            return float(t)
+    return 2.0
 
 
 def review_threshold(top: np.ndarray, right: np.ndarray, target: float) -> float:
@@ -251,6 +267,19 @@ def evaluate_extras(sugg: list[Any], test: Dataset) -> dict[str, Any]:
         if none:
             out["jurisdiction"]["no_place_right"] = round(float(np.mean(none)), 4)
             out["jurisdiction"]["n_no_place"] = len(none)
+        # the places marked sure, over every letter given one (a place given to a letter
+        # that names none is wrong), and the share of the letters naming a place so marked
+        given = [(s.jurisdiction.sure, bool(g) and normalize_text(g) == s.jurisdiction.place)
+                 for g, s in zip(places, sugg, strict=True)
+                 if s.jurisdiction and s.jurisdiction.source == "text"]
+        sure = [ok for is_sure, ok in given if is_sure]
+        unsure = [ok for is_sure, ok in given if not is_sure]
+        out["jurisdiction"].update({
+            "sure_exact": round(float(np.mean(sure)), 4) if sure else None, "n_sure": len(sure),
+            "unsure_exact": round(float(np.mean(unsure)), 4) if unsure else None,
+            "sure_share": round(sum(s.jurisdiction is not None and s.jurisdiction.sure
+                                    for g, s in zip(places, sugg, strict=True) if g)
+                                / max(len(pairs2), 1), 4)})
     return out
 
 

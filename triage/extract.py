@@ -208,6 +208,10 @@ class PlaceRanker:
     # the characters a place may end with: ``rules.end_chars`` and the last characters of the
     # labelled places of the training letters (seen at least twice), learned by ``fit``
     learned_end_chars: frozenset[str] = frozenset()
+    # a chosen place is sure when it leads the next place by at least this much (its score
+    # less the next one's), chosen by ``training.train.fit_place_ranker``; above 1: never
+    # sure (a ranker trained before there was a margin, or without enough letters to choose)
+    sure_margin: float = 2.0
 
     @property
     def end_chars(self) -> frozenset[str]:
@@ -459,6 +463,13 @@ class PlaceRanker:
             out.setdefault(text[s:e], p)
         return list(out.items())
 
+    @staticmethod
+    def margin(options: Sequence[tuple[str, float]]) -> float:
+        """How far the first place of ``options`` leads the second (its score, when alone)."""
+        if not options:
+            return 0.0
+        return options[0][1] - (options[1][1] if len(options) > 1 else 0.0)
+
     def rank(self, text: str, bounds: Sequence[int]) -> list[tuple[int, int, float]]:
         """Candidates best first as (start, end, probability)."""
         if self.model is None:
@@ -481,6 +492,7 @@ class Extraction:
     places: list[str] = field(default_factory=list)
     place: str | None = None  # where the matter happened (best candidate), None if no place
     place_score: float = 0.0
+    place_sure: bool = False  # ``place`` leads the next place by the ranker's sure margin
     # the best places the ranker found, best first, with their scores (``place`` is the first
     # when it scores above the ranker's "no place" threshold)
     place_options: list[tuple[str, float]] = field(default_factory=list)
@@ -516,6 +528,8 @@ def _register_extensions() -> None:
             Doc.set_extension("place_ranking", default=None)
         if not Doc.has_extension("place_options"):
             Doc.set_extension("place_options", default=None)
+        if not Doc.has_extension("place_sure"):
+            Doc.set_extension("place_sure", default=False)
         if "triage_places" not in Language.factories:
             Language.factory("triage_places")(_make_places_component)
 
@@ -532,11 +546,12 @@ class _PlacesComponent:
         ranking = self.ranker.rank(text, token_bounds(doc, text))
         doc._.place_ranking = ranking
         rules = self.rules or self.ranker.rules
-        options = self.ranker.options(text, ranking, 1 + rules.alternatives)
-        doc._.place_options = [(place, p) for place, p in options
+        options = self.ranker.options(text, ranking, max(2, 1 + rules.alternatives))
+        doc._.place_options = [(place, p) for place, p in options[:1 + rules.alternatives]
                                if p >= rules.alternative_min_score]
         if options and options[0][1] >= self.ranker.none_threshold:
             doc._.place, doc._.place_score = options[0]
+            doc._.place_sure = PlaceRanker.margin(options) >= self.ranker.sure_margin
         return doc
 
 
@@ -615,6 +630,7 @@ class Extractor:
                 getattr(out, _LABEL_FIELD[label]).append(ent.text)
         out.max_people = max((chinese_number(p) or 0 for p in out.people), default=0)
         out.place, out.place_score = doc._.place, float(doc._.place_score or 0.0)
+        out.place_sure = bool(doc._.place_sure)
         out.place_options = list(doc._.place_options or [])
         out.places = self._places(doc, ents, text)
         return out

@@ -300,7 +300,8 @@ class Triage:
         others = [PlaceOption(place=place, score=round(p, 4))
                   for place, p in found.place_options if place != found.place]
         jurisdiction = (Jurisdiction(place=found.place, source="text",
-                                     score=round(found.place_score, 4), alternatives=others)
+                                     score=round(found.place_score, 4), sure=found.place_sure,
+                                     alternatives=others)
                         if found.place
                         else Jurisdiction(place=self.rules.office_area, source="office",
                                           alternatives=others)

@@ -31,6 +31,9 @@ class PlaceRules:
     alternatives: int = 2
     joiners: str = "到至和与及"
     alternative_min_score: float = 0.02
+    # a chosen place is marked sure when its lead over the next place is one at which the
+    # training letters' places (out of fold) were exactly right at least this often
+    sure_precision: float = 0.9
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,13 @@ def _regex_list(path: Path, where: str, node: dict[str, Any], key: str,
     return tuple(_regex(path, f"{where}.{key}[{i}]", rx) for i, rx in enumerate(items))
 
 
+def _fraction(path: Path, where: str, value: Any) -> float:
+    """A share such as a target precision or recall: a number in (0, 1]."""
+    if isinstance(value, bool) or not (isinstance(value, int | float) and 0 < value <= 1):
+        raise CatalogError(f"{path}: {where}: expected a number in (0, 1], got {value!r}")
+    return float(value)
+
+
 def parse_rules(path: Path, agencies: set[str]) -> Rules:
     """Read and check one rules file; ``agencies`` are the ids channels may name."""
     data = _read_yaml(path)
@@ -102,7 +112,8 @@ def parse_rules(path: Path, agencies: set[str]) -> Rules:
         min_score=float(pn.get("min_score", 0.5)),
         alternatives=int(pn.get("alternatives", 2)),
         joiners=str(pn.get("joiners", "到至和与及")),
-        alternative_min_score=float(pn.get("alternative_min_score", 0.02)))
+        alternative_min_score=float(pn.get("alternative_min_score", 0.02)),
+        sure_precision=_fraction(path, "places.sure_precision", pn.get("sure_precision", 0.9)))
 
     flags: dict[str, FlagRule] = {}
     for fid, node in _need(path, "", data, "flags", dict).items():
@@ -117,9 +128,8 @@ def parse_rules(path: Path, agencies: set[str]) -> Rules:
             raise CatalogError(f"{path}: {where}.min_people: expected a positive integer, "
                                f"got {min_people!r}")
         target = node.get("target_recall")
-        if target is not None and not (isinstance(target, int | float) and 0 < target <= 1):
-            raise CatalogError(f"{path}: {where}.target_recall: expected a number in (0, 1], "
-                               f"got {target!r}")
+        if target is not None:
+            target = _fraction(path, f"{where}.target_recall", target)
         flags[fid] = FlagRule(id=fid, patterns=_regex_list(path, where, node, "patterns", True),
                               unless=_regex_list(path, where, node, "unless", False),
                               unless_clause=_regex_list(path, where, node, "unless_clause",
@@ -128,7 +138,7 @@ def parse_rules(path: Path, agencies: set[str]) -> Rules:
                               people_context=(_regex(path, f"{where}.people_context",
                                                      node["people_context"])
                                               if node.get("people_context") else None),
-                              target_recall=float(target) if target is not None else None)
+                              target_recall=target)
 
     channels: dict[str, Channel] = {}
     for cid, node in _need(path, "", data, "channels", dict).items():

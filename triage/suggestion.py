@@ -59,6 +59,10 @@ class Jurisdiction(BaseModel):
     place: str
     source: str  # "text" or "office"
     score: float = 0.0
+    # the place leads the next one by a margin at which the training letters' places were
+    # exactly right at least 9 times in 10 (rules.yaml places.sure_precision); when false the
+    # clerk should check it against the alternatives and the letter
+    sure: bool = False
     # other places in the text the matter may have happened in, best first, for the clerk to
     # pick from when ``place`` is wrong (or when no place was sure enough to name)
     alternatives: list[PlaceOption] = Field(default_factory=list)

@@ -16,8 +16,8 @@ from triage.errors import DataError
 from triage.suggestion import Suggestion
 
 COLUMNS = ("issue_type", "issue_type_name", "issue_score", "subtype", "litigation_related",
-           "agency", "agency_name", "jurisdiction", "nature", "flags", "needs_review",
-           "model_version")
+           "agency", "agency_name", "jurisdiction", "jurisdiction_sure", "nature", "flags",
+           "needs_review", "model_version")
 OUTPUT_FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
                   ".xlsx": "xlsx", ".parquet": "parquet"}
 XLSX_MAX_ROWS = 1_048_575  # a sheet's rows less the header
@@ -25,7 +25,8 @@ XLSX_MAX_ROWS = 1_048_575  # a sheet's rows less the header
 
 def suggestion_row(s: Suggestion) -> dict[str, Any]:
     """The headline of a suggestion: top issue type and score, its subtype, litigation-related,
-    top agency and where (属地), nature, flag ids, needs_review and the model version."""
+    top agency and where (属地) with whether that place is sure (false: check it), nature, flag
+    ids, needs_review and the model version."""
     top = s.issue_type[0] if s.issue_type else None
     agency = s.agency[0] if s.agency else None
     place = agency.jurisdiction if agency and agency.jurisdiction else (
@@ -35,6 +36,7 @@ def suggestion_row(s: Suggestion) -> dict[str, Any]:
             "litigation_related": s.litigation_related.value if s.litigation_related else None,
             "agency": agency.id if agency else None,
             "agency_name": agency.name if agency else None, "jurisdiction": place,
+            "jurisdiction_sure": s.jurisdiction.sure if s.jurisdiction else None,
             "nature": s.nature.id if s.nature else None, "flags": [f.id for f in s.flags],
             "needs_review": s.needs_review, "model_version": s.model_version}
 
@@ -106,7 +108,8 @@ class TableWriter:
                             ("issue_type_name", pa.string()), ("issue_score", pa.float64()),
                             ("subtype", pa.string()), ("litigation_related", pa.bool_()),
                             ("agency", pa.string()), ("agency_name", pa.string()),
-                            ("jurisdiction", pa.string()), ("nature", pa.string()),
+                            ("jurisdiction", pa.string()), ("jurisdiction_sure", pa.bool_()),
+                            ("nature", pa.string()),
                             ("flags", pa.list_(pa.string())), ("needs_review", pa.bool_()),
                             ("model_version", pa.string())])
         if self._sink is None:

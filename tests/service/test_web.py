@@ -245,6 +245,20 @@ def test_letter_page_offers_the_other_places(svc_sqlite: Any) -> None:
     page = client.get(f"/ui/letters/{lid}").text
     shown = re.search(r'id="place-alternatives">(.*?)</span>', page, re.S)
     assert shown and all(o["place"] in shown.group(1) for o in juris["alternatives"])
+    # home and land score alike: the clerk is asked to check the place
+    assert not juris["sure"] and 'id="place-check"' in page
+
+
+def test_letter_page_asks_to_check_only_a_place_that_is_not_sure(svc_sqlite: Any) -> None:
+    from tests.triage.test_pipeline import LAND
+
+    client = logged_in(svc_sqlite)
+    lid = add_letter(svc_sqlite, LAND)
+    juris = svc_sqlite.client.get(f"/letters/{lid}", headers=svc_sqlite.clerk).json()[
+        "suggestion"]["jurisdiction"]
+    assert juris["source"] == "text" and juris["sure"]
+    page = client.get(f"/ui/letters/{lid}").text
+    assert juris["place"] in page and 'id="place-check"' not in page
 
 
 def test_unknown_letter_is_a_404_page(svc_sqlite: Any) -> None:

@@ -154,6 +154,18 @@ def test_jurisdiction_offers_the_other_places_the_matter_may_be_in(triage: Triag
     assert len(scores) <= triage.rules.places.alternatives
 
 
+def test_jurisdiction_is_sure_only_when_the_place_stands_out(triage: Triage) -> None:
+    """One place named: sure. The writer's home and the land both scoring high: the clerk is
+    told to check. No place named: never sure of the office's own area."""
+    one = triage.suggest(LAND).jurisdiction
+    assert one is not None and one.source == "text" and one.sure
+    two = triage.suggest(HOME_AWAY).jurisdiction
+    assert two is not None and two.source == "text" and not two.sure
+    assert two.alternatives and two.score - two.alternatives[0].score < 0.2
+    none = triage.suggest("工资拖了三个月没发，老板说再等等，请帮忙讨薪。").jurisdiction
+    assert none is not None and none.source == "office" and not none.sure
+
+
 def test_jurisdiction_falls_back_to_the_office_area(triage: Triage) -> None:
     out = triage.suggest("工资拖了三个月没发，老板说再等等，请帮忙讨薪。")
     assert out.jurisdiction is not None
