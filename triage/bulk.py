@@ -196,9 +196,13 @@ def _ctrl_c() -> Iterator[threading.Event]:
     Python raises KeyboardInterrupt wherever the main thread is; when that is a finalizer run
     by the garbage collector, the exception is printed as "ignored" and the run went on to
     the end as if nothing had happened (seen once in a test: exit 0 instead of 130). The run's
-    loop checks the event between chunks, so a Ctrl-C is never lost."""
+    loop checks the event between chunks, so a Ctrl-C is never lost.
+
+    A run started with SIGINT ignored (in the background of a script, ``… &``) keeps ignoring
+    it, as Python itself does: Ctrl-C at the terminal is not meant for it."""
     stopped = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is signal.SIG_IGN):
         yield stopped
         return
 

@@ -78,8 +78,10 @@ def stop_midway(args: list[str], env: dict[str, str], parts: Path, sig: int,
                 ) -> tuple[int, str]:
     """Start a run and send ``sig`` to its process group once a few chunks are done; its
     exit status and standard error."""
+    # Ctrl-C as in a terminal, even when the tests run in the background (SIGINT ignored)
     proc = subprocess.Popen(command(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env, cwd=ROOT, start_new_session=True)
+                            text=True, env=env, cwd=ROOT, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 300
     while len(list(parts.glob("chunk-*.jsonl"))) < 3:
         assert proc.poll() is None, proc.communicate()[1]

@@ -315,8 +315,31 @@ def test_a_ctrl_c_that_lands_in_a_finalizer_is_not_lost() -> None:
             for _ in range(100_000):  # bytecodes: the handler runs here, inside __del__
                 pass
 
-    with _ctrl_c() as stopped:
-        Slow()  # dropped at once: __del__ runs and swallows the KeyboardInterrupt
-        gc.collect()
-        assert stopped.is_set()
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+    # as in a terminal, whatever pytest was started with (in the background SIGINT is ignored)
+    original = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with _ctrl_c() as stopped:
+            Slow()  # dropped at once: __del__ runs and swallows the KeyboardInterrupt
+            gc.collect()
+            assert stopped.is_set()
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+    finally:
+        signal.signal(signal.SIGINT, original)
+
+
+def test_a_run_started_with_ctrl_c_ignored_keeps_ignoring_it() -> None:
+    """``triage bulk … &`` in a script starts with SIGINT ignored; the run leaves it so."""
+    import os
+    import signal
+
+    from triage.bulk import _ctrl_c
+
+    original = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with _ctrl_c() as stopped:
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            os.kill(os.getpid(), signal.SIGINT)  # dropped by the kernel: nothing happens
+            assert not stopped.is_set()
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, original)
