@@ -168,6 +168,15 @@ class _Letter:
     digits: list[int]
     latin: list[int]
     gaz_first: dict[int, int] = field(default_factory=dict)  # shortest gazetteer name at s
+    counts: dict[str, int] = field(default_factory=dict)  # how often a span's text occurs
+
+    def count(self, span: str) -> int:
+        """Occurrences of ``span`` in the letter (each span text counted once per letter: a
+        long letter that repeats itself has many candidates of few texts)."""
+        k = self.counts.get(span)
+        if k is None:
+            k = self.counts[span] = self.text.count(span)
+        return k
 
     def first_name(self, s: int) -> int:
         """Length of the shortest gazetteer name (2 to 8 characters) starting at ``s``; 99
@@ -314,7 +323,7 @@ class PlaceRanker:
         f = {_LEN[min(e - s, 12)]: 1, _UNITS[min(u1 - u0, 4)]: 1,
              "maxright": int(x.by_start.get(s, e) == e), "maxleft": int(x.by_end.get(e, s) == s),
              "digit": int(x.digits[e] > x.digits[s]), "ascii": int(x.latin[e] > x.latin[s]),
-             _COUNT[min(x.text.count(span), 4)]: 1, "first_seen": int(span not in seen),
+             _COUNT[min(x.count(span), 4)]: 1, "first_seen": int(span not in seen),
              "gaz_start": int(x.first_name(s) <= min(e - s, 8)),
              "gaz_whole": int(span in gaz), "chain=" + x.unit_chars[u0:min(u1, u0 + 5)]: 1}
         a = s
