@@ -23,7 +23,7 @@ from typing import Any
 from tqdm import tqdm
 
 from training.data import Dataset, read_corpus
-from triage.extract import Extractor, PlaceRanker
+from triage.extract import PlaceRanker
 from triage.normalize import normalize_text
 from triage.segment import CORPUS_DIR
 
@@ -70,12 +70,10 @@ def agreement(data: Dataset, path: Path = SECOND_LABEL) -> dict[str, Any]:
 def curve(data: Dataset, fractions: Sequence[float] = (0.25, 0.5, 0.75, 1.0),
           folds: int = 4, seed: int = 3) -> list[dict[str, Any]]:
     """Exact-place rate on held-out batches for rankers trained on a fraction of the rest."""
-    from training.train import prepare_all
+    from training.train import place_inputs, prepare_all
 
     plain = prepare_all(data, title_repeat=1)
-    extractor = Extractor.load()
-    bounds = [extractor.bounds(t) for t in tqdm(plain, desc="segmenting", unit="letter")]
-    gold = [_place(p) for p in data.extras["place"]]
+    extractor, bounds, gold = place_inputs(plain, data.extras["place"])
     batch = [i.rsplit("-", 1)[0] for i in data.ids]
     batches = sorted(set(batch))
     random.Random(seed).shuffle(batches)

@@ -11,7 +11,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
@@ -127,13 +127,20 @@ def fit_flag_thresholds(clf: LetterClassifier, heads: list[str], texts: list[str
     return out
 
 
-def fit_place_ranker(plain: list[str], places: list[str | None]) -> PlaceRanker:
-    """The jurisdiction ranker, trained on the letters' labelled places."""
+def place_inputs(plain: list[str], places: Sequence[str | None],
+                 ) -> tuple[Extractor, list[list[int]], list[str | None]]:
+    """What the place ranker learns from: the extractor (its rules and segmenter), each
+    letter's word bounds, and the labelled places normalized as the letters are."""
     from triage.normalize import normalize_text
 
     extractor = Extractor.load()
     bounds = [extractor.bounds(t) for t in plain]
-    gold = [normalize_text(p) if p else None for p in places]
+    return extractor, bounds, [normalize_text(p) if p else None for p in places]
+
+
+def fit_place_ranker(plain: list[str], places: list[str | None]) -> PlaceRanker:
+    """The jurisdiction ranker, trained on the letters' labelled places."""
+    extractor, bounds, gold = place_inputs(plain, places)
     rules = extractor.rules.places
     # below which top score a letter is taken to name no place: chosen on 2-fold out-of-fold
     # rankings for the most letters right (the exact place, or none when none is labelled)
@@ -166,22 +173,22 @@ def sure_margin(given: list[tuple[float, bool]], precision: float, least: int = 
     """The smallest lead over the next place at which the places given (lead, exactly right)
     are right at least ``precision`` of the time, over at least ``least`` letters; 2.0 (never
     sure) when there is none."""
-    for t in np.round(np.arange(0.0, 1.0, 0.01), 2):
-        kept = [ok for m, ok in given if m >= t]
-        if len(kept) < least:
-            break
-        if sum(kept) >= precision * len(kept):
-            return float(t)
-    return 2.0
+    return review_threshold(np.array([m for m, _ in given], dtype=float),
+                            np.array([ok for _, ok in given], dtype=bool), precision,
+                            least=least, never=2.0)
 
 
-def review_threshold(top: np.ndarray, right: np.ndarray, target: float) -> float:
-    """Lowest top-score threshold whose accepted letters reach ``target`` accuracy."""
+def review_threshold(top: np.ndarray, right: np.ndarray, target: float, least: int = 1,
+                     never: float = 0.99) -> float:
+    """Lowest score threshold whose accepted letters (at least ``least`` of them) reach
+    ``target`` accuracy; ``never`` when none does."""
     for t in np.round(np.arange(0.0, 1.0, 0.01), 2):
         keep = top >= t
-        if keep.sum() and right[keep].mean() >= target:
+        if keep.sum() < least:
+            break
+        if right[keep].mean() >= target:
             return float(t)
-    return 0.99
+    return never
 
 
 def libraries() -> dict[str, str]:
